@@ -113,7 +113,7 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func readPod(t *testing.T, path string) *corev1.Pod {
+func readPod(t testing.TB, path string) *corev1.Pod {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/audit-io/wire-audit/capture/config"
+	"github.com/audit-io/wire-audit/test/cluster"
 	"github.com/audit-io/wire-audit/webhook"
 )
 
@@ -31,10 +32,10 @@ func ptrTo[T any](v T) *T { return &v }
 func TestInjectsThroughAPIServer(t *testing.T) {
 	e := getEnv(t)
 	ctx := context.Background()
-	ns := e.namespace(t, "shop", nil)
+	ns := namespace(t, e, "shop", nil)
 
-	before := e.admissions(t, "injected")
-	pod, err := e.clients.CoreV1().Pods(ns).Create(ctx, appPod("api-", map[string]string{
+	before := admissions(t, e, "injected")
+	pod, err := e.Clients.CoreV1().Pods(ns).Create(ctx, appPod("api-", map[string]string{
 		webhook.AnnotationCapture:   "true",
 		webhook.AnnotationProtocols: "mysql,http",
 		webhook.AnnotationPorts:     "mysql:13306",
@@ -43,11 +44,11 @@ func TestInjectsThroughAPIServer(t *testing.T) {
 		t.Fatalf("create annotated pod: %v", err)
 	}
 	// Read back what etcd stored, not what the create call returned.
-	stored, err := e.clients.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+	stored, err := e.Clients.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.admissions(t, "injected") - before; got != 1 {
+	if got := admissions(t, e, "injected") - before; got != 1 {
 		t.Errorf("injected admissions grew by %v, want 1", got)
 	}
 	if len(stored.Spec.InitContainers) != 1 {
@@ -106,9 +107,9 @@ func hasMount(c corev1.Container, path, volumePrefix string) bool {
 
 func TestInvalidAnnotationDenied(t *testing.T) {
 	e := getEnv(t)
-	ns := e.namespace(t, "denied", nil)
-	before := e.admissions(t, "denied")
-	_, err := e.clients.CoreV1().Pods(ns).Create(context.Background(), appPod("bad-", map[string]string{
+	ns := namespace(t, e, "denied", nil)
+	before := admissions(t, e, "denied")
+	_, err := e.Clients.CoreV1().Pods(ns).Create(context.Background(), appPod("bad-", map[string]string{
 		webhook.AnnotationCapture:   "true",
 		webhook.AnnotationPorts:     "mysql:abc",
 		webhook.AnnotationFlows:     "sometimes",
@@ -122,10 +123,10 @@ func TestInvalidAnnotationDenied(t *testing.T) {
 			t.Errorf("error does not name %s: %v", want, err)
 		}
 	}
-	if got := e.admissions(t, "denied") - before; got != 1 {
+	if got := admissions(t, e, "denied") - before; got != 1 {
 		t.Errorf("denied admissions grew by %v, want 1", got)
 	}
-	_, err = e.clients.CoreV1().Pods(ns).Create(context.Background(), appPod("yes-", map[string]string{webhook.AnnotationCapture: "yes"}), metav1.CreateOptions{})
+	_, err = e.Clients.CoreV1().Pods(ns).Create(context.Background(), appPod("yes-", map[string]string{webhook.AnnotationCapture: "yes"}), metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), `"audit.io/capture"`) || !strings.Contains(err.Error(), `"true" and "false"`) {
 		t.Errorf("capture=yes: error %v, want one naming the key and the accepted values", err)
 	}
@@ -135,11 +136,11 @@ func TestInvalidAnnotationDenied(t *testing.T) {
 // the webhook for pods without the annotation or with capture "false".
 func TestUnannotatedPodsNeverReachWebhook(t *testing.T) {
 	e := getEnv(t)
-	ns := e.namespace(t, "plain", nil)
+	ns := namespace(t, e, "plain", nil)
 	ctx := context.Background()
-	before := e.admissions(t, "")
+	before := admissions(t, e, "")
 	for _, ann := range []map[string]string{nil, {"other.io/x": "y"}, {webhook.AnnotationCapture: "false"}} {
-		pod, err := e.clients.CoreV1().Pods(ns).Create(ctx, appPod("plain-", ann), metav1.CreateOptions{})
+		pod, err := e.Clients.CoreV1().Pods(ns).Create(ctx, appPod("plain-", ann), metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("create %v: %v", ann, err)
 		}
@@ -147,37 +148,37 @@ func TestUnannotatedPodsNeverReachWebhook(t *testing.T) {
 			t.Errorf("pod %v was mutated: %+v", ann, pod.Spec)
 		}
 	}
-	if got := e.admissions(t, "") - before; got != 0 {
+	if got := admissions(t, e, "") - before; got != 0 {
 		t.Errorf("webhook saw %v requests for unannotated pods, want 0", got)
 	}
 	// The positive control: the same counter moves for an annotated pod.
-	if _, err := e.clients.CoreV1().Pods(ns).Create(ctx, appPod("audited-", map[string]string{webhook.AnnotationCapture: "true"}), metav1.CreateOptions{}); err != nil {
+	if _, err := e.Clients.CoreV1().Pods(ns).Create(ctx, appPod("audited-", map[string]string{webhook.AnnotationCapture: "true"}), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.admissions(t, "") - before; got != 1 {
+	if got := admissions(t, e, "") - before; got != 1 {
 		t.Errorf("webhook saw %v requests after one annotated pod, want 1", got)
 	}
 }
 
 func TestSkippedPodsGetWarning(t *testing.T) {
 	e := getEnv(t)
-	ns := e.namespace(t, "nodeagents", nil)
+	ns := namespace(t, e, "nodeagents", nil)
 	pod := appPod("agent-", map[string]string{webhook.AnnotationCapture: "true"})
 	pod.Spec.HostNetwork = true
-	n := e.warnings.len()
-	before := e.admissions(t, "skipped")
-	created, err := e.clients.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{})
+	n := e.Warnings.Len()
+	before := admissions(t, e, "skipped")
+	created, err := e.Clients.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create hostNetwork pod: %v", err)
 	}
 	if len(created.Spec.InitContainers) != 0 || len(created.Spec.Containers) != 1 {
 		t.Errorf("hostNetwork pod was injected")
 	}
-	warnings := e.warnings.since(n)
+	warnings := e.Warnings.Since(n)
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "hostNetwork") {
 		t.Errorf("warnings = %q, want one about hostNetwork", warnings)
 	}
-	if got := e.admissions(t, "skipped") - before; got != 1 {
+	if got := admissions(t, e, "skipped") - before; got != 1 {
 		t.Errorf("skipped admissions grew by %v, want 1", got)
 	}
 }
@@ -186,8 +187,8 @@ func TestSkippedPodsGetWarning(t *testing.T) {
 // outside the Pod Security "baseline" level, so audited namespaces need "privileged".
 func TestBaselineNamespaceRejectsSidecar(t *testing.T) {
 	e := getEnv(t)
-	ns := e.namespace(t, "baseline", map[string]string{"pod-security.kubernetes.io/enforce": "baseline"})
-	_, err := e.clients.CoreV1().Pods(ns).Create(context.Background(), appPod("api-", map[string]string{webhook.AnnotationCapture: "true"}), metav1.CreateOptions{})
+	ns := namespace(t, e, "baseline", map[string]string{"pod-security.kubernetes.io/enforce": "baseline"})
+	_, err := e.Clients.CoreV1().Pods(ns).Create(context.Background(), appPod("api-", map[string]string{webhook.AnnotationCapture: "true"}), metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "NET_RAW") {
 		t.Fatalf("create in a baseline namespace: err = %v, want a Pod Security rejection naming NET_RAW", err)
 	}
@@ -195,7 +196,8 @@ func TestBaselineNamespaceRejectsSidecar(t *testing.T) {
 
 func TestReadyz(t *testing.T) {
 	e := getEnv(t)
-	if code, body := httpGet(e.readyz + "?verbose=1"); code != 200 || !strings.Contains(body, "webhook ok") {
-		t.Errorf("readyz = %d %q", code, body)
+	code, body, err := cluster.Get(e.ReadyzURL + "?verbose=1")
+	if err != nil || code != 200 || !strings.Contains(body, "webhook ok") {
+		t.Errorf("readyz = %d %q %v", code, body, err)
 	}
 }
