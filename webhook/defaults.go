@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/audit-io/wire-audit/capture/config"
@@ -110,7 +111,11 @@ func LoadDefaults(path string) (Defaults, error) {
 	if err != nil {
 		return Defaults{}, fmt.Errorf("read defaults: %w", err)
 	}
-	return ParseDefaults(data)
+	d, err := ParseDefaults(data)
+	if err != nil {
+		return Defaults{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return d, nil
 }
 
 // ParseDefaults decodes YAML and validates the result. Each field the file leaves out takes its
@@ -118,8 +123,18 @@ func LoadDefaults(path string) (Defaults, error) {
 // whole, so an operator can remove a default limit or protocol rather than only add to it.
 func ParseDefaults(data []byte) (Defaults, error) {
 	var d Defaults
-	if err := yaml.UnmarshalStrict(data, &d); err != nil {
+	jsonData, err := yaml.YAMLToJSON(data)
+	if err != nil {
 		return Defaults{}, fmt.Errorf("parse defaults: %w", err)
+	}
+	// sigs.k8s.io/json names unknown fields by their full path (sidecar.imag), which the yaml
+	// package's strict mode does not.
+	strict, err := kjson.UnmarshalStrict(jsonData, &d)
+	if err != nil {
+		return Defaults{}, fmt.Errorf("parse defaults: %w", err)
+	}
+	if len(strict) > 0 {
+		return Defaults{}, fmt.Errorf("parse defaults: %w", errors.Join(strict...))
 	}
 	builtin := DefaultDefaults()
 	fill(&d.Sidecar.Image, builtin.Sidecar.Image)

@@ -192,3 +192,10 @@ func equalJSON(t *testing.T, a, b any) bool {
 	}
 	return string(ja) == string(jb)
 }
+
+func readPodFromString(t testing.TB, annotations map[string]string) *corev1.Pod {
+	t.Helper()
+	pod := readPod(t, filepath.Join("testdata", "plain.yaml"))
+	pod.Annotations = annotations
+	return pod
+}

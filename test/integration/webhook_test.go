@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -199,5 +200,49 @@ func TestReadyz(t *testing.T) {
 	code, body, err := cluster.Get(e.ReadyzURL + "?verbose=1")
 	if err != nil || code != 200 || !strings.Contains(body, "webhook ok") {
 		t.Errorf("readyz = %d %q %v", code, body, err)
+	}
+}
+
+// TestWebhookConfiguration checks the configuration the API server stored from
+// config/webhook/manifests.yaml against what the product promises.
+func TestWebhookConfiguration(t *testing.T) {
+	e := getEnv(t)
+	list, err := e.Clients.AdmissionregistrationV1().MutatingWebhookConfigurations().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 || len(list.Items[0].Webhooks) != 1 {
+		t.Fatalf("want one configuration with one webhook, got %+v", list.Items)
+	}
+	w := list.Items[0].Webhooks[0]
+	if w.SideEffects == nil || *w.SideEffects != admissionregistrationv1.SideEffectClassNone {
+		t.Errorf("sideEffects = %v, want None", w.SideEffects)
+	}
+	if w.TimeoutSeconds == nil || *w.TimeoutSeconds > 5 {
+		t.Errorf("timeoutSeconds = %v, want at most 5", w.TimeoutSeconds)
+	}
+	if w.ReinvocationPolicy == nil || *w.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy {
+		t.Errorf("reinvocationPolicy = %v, want IfNeeded", w.ReinvocationPolicy)
+	}
+	if w.FailurePolicy == nil || *w.FailurePolicy != admissionregistrationv1.Fail {
+		t.Errorf("failurePolicy = %v, want Fail", w.FailurePolicy)
+	}
+	if len(w.Rules) != 1 || !slices.Equal(w.Rules[0].Operations, []admissionregistrationv1.OperationType{admissionregistrationv1.Create}) ||
+		!slices.Equal(w.Rules[0].Resources, []string{"pods"}) {
+		t.Errorf("rules = %+v, want CREATE pods", w.Rules)
+	}
+	var excluded []string
+	for _, req := range w.NamespaceSelector.MatchExpressions {
+		if req.Key == "kubernetes.io/metadata.name" && req.Operator == metav1.LabelSelectorOpNotIn {
+			excluded = append(excluded, req.Values...)
+		}
+	}
+	for _, ns := range []string{"kube-system", "wire-audit-system"} {
+		if !slices.Contains(excluded, ns) {
+			t.Errorf("namespaceSelector does not exclude %s: %+v", ns, w.NamespaceSelector)
+		}
+	}
+	if len(w.MatchConditions) == 0 || !strings.Contains(w.MatchConditions[0].Expression, webhook.AnnotationCapture) {
+		t.Errorf("matchConditions = %+v, want a CEL test of %s", w.MatchConditions, webhook.AnnotationCapture)
 	}
 }

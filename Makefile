@@ -1,0 +1,122 @@
+# Makefile for wire-audit. `make` (or `make help`) lists the targets.
+
+# Tool versions. Bumping one makes the matching bin/ target reinstall it.
+# kustomize v5.8.3 needs go >= 1.27, so stay on v5.8.2 while the toolchain is go 1.26.
+GOLANGCI_LINT_VERSION ?= v2.15.0
+KUSTOMIZE_VERSION ?= v5.8.2
+
+# Tools and the envtest control plane live in bin/ (git-ignored).
+LOCALBIN ?= bin
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+
+# controller-runtime envtest looks for kube-apiserver and etcd here.
+export KUBEBUILDER_ASSETS := $(abspath $(LOCALBIN))
+
+# Extra flags, e.g. make test TEST_ARGS='-run TestInject -v', make bench BENCH_ARGS='-benchtime=3s'.
+TEST_ARGS ?=
+BENCH_ARGS ?=
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+.DEFAULT_GOAL := help
+
+##@ General
+
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: fmt
+fmt: ## Run go fmt against the code.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet against the code.
+	go vet ./...
+
+.PHONY: tidy
+tidy: ## Run go mod tidy on the root module.
+	go mod tidy
+
+.PHONY: test
+test: envtest ## Run go vet, then all tests against a real kube-apiserver and etcd (TEST_ARGS adds flags).
+	go vet ./...
+	go test ./... -count=1 $(TEST_ARGS)
+
+.PHONY: bench
+bench: envtest ## Run all benchmarks with allocation counts (BENCH_ARGS adds flags, e.g. -benchtime=3s).
+	go test ./... -run '^$$' -bench . -benchmem $(BENCH_ARGS)
+
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint (linters and formatters from .golangci.yml).
+	$(GOLANGCI_LINT) run
+
+.PHONY: lint-fix
+lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
+	$(GOLANGCI_LINT) run --fix
+
+.PHONY: manifests-check
+manifests-check: kustomize ## Check that the kustomize manifests build.
+	$(KUSTOMIZE) build config/default > /dev/null
+	$(KUSTOMIZE) build config/samples > /dev/null
+	@echo "manifests OK"
+
+##@ Build
+
+.PHONY: build
+build: ## Build the webhook manager and the capture sidecar into bin/.
+	go build -o $(LOCALBIN)/webhook ./cmd/webhook
+	CGO_ENABLED=0 go build -o $(LOCALBIN)/capture ./cmd/capture
+
+.PHONY: clean
+clean: ## Remove build outputs and coverage files (keeps tools and the envtest binaries).
+	rm -f $(LOCALBIN)/webhook $(LOCALBIN)/capture cover.out coverage.out *.coverprofile
+
+.PHONY: distclean
+distclean: clean ## Remove all of bin/, including the envtest binaries (rebuilding kube-apiserver takes minutes).
+	rm -rf $(LOCALBIN)
+
+##@ Dependencies
+
+$(LOCALBIN):
+	mkdir -p $(LOCALBIN)
+
+.PHONY: envtest
+envtest: $(LOCALBIN)/kube-apiserver $(LOCALBIN)/etcd ## Build kube-apiserver and etcd for envtest from source (test/tools).
+
+# Built from the module proxy because no release binaries can be downloaded here (see test/tools/README.md).
+# go build leaves the file alone when it is already up to date, so touch it to keep make from retrying.
+$(LOCALBIN)/kube-apiserver: test/tools/kube-apiserver/go.mod test/tools/kube-apiserver/go.sum | $(LOCALBIN)
+	cd test/tools/kube-apiserver && go build -o $(abspath $@) k8s.io/kubernetes/cmd/kube-apiserver
+	touch $@
+
+$(LOCALBIN)/etcd: test/tools/etcd/go.mod test/tools/etcd/go.sum | $(LOCALBIN)
+	cd test/tools/etcd && go build -o $(abspath $@) go.etcd.io/etcd/server/v3
+	touch $@
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint into bin/ if missing.
+$(GOLANGCI_LINT): | $(LOCALBIN)
+	$(call go-install-tool,$@,github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE) ## Install kustomize into bin/ if missing.
+$(KUSTOMIZE): | $(LOCALBIN)
+	$(call go-install-tool,$@,sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+
+# go-install-tool installs package $(2)@$(3) with GOBIN=bin and renames it to the versioned path $(1).
+# A plain bin/<tool> symlink points at it for interactive use.
+define go-install-tool
+@set -e; \
+pkg='$(2)@$(3)'; \
+bin_name="$$(basename '$(2)')"; \
+[ "$$bin_name" != "$${bin_name#v[0-9]}" ] && bin_name="$$(basename "$$(dirname '$(2)')")"; \
+echo "installing $$pkg"; \
+rm -f '$(LOCALBIN)'/"$$bin_name"; \
+GOBIN='$(abspath $(LOCALBIN))' go install "$$pkg"; \
+mv -f '$(LOCALBIN)'/"$$bin_name" '$(1)'; \
+ln -sf "$$(basename '$(1)')" '$(LOCALBIN)'/"$$bin_name"
+endef

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestNoKubernetesClientDeps keeps the sidecar small: it runs in every audited pod and must not
+// link client-go or controller-runtime.
+func TestNoKubernetesClientDeps(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 {
+		t.Fatalf("go list returned %d packages; the check would prove nothing", len(deps))
+	}
+	for _, dep := range deps {
+		for _, banned := range []string{"k8s.io/", "sigs.k8s.io/"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("cmd/capture links %s", dep)
+			}
+		}
+	}
+}
+
+func TestEffectiveConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.json")
+	labelsPath := filepath.Join(dir, "labels")
+	write := func(path, s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(cfgPath, `{"version":1,"protocols":[{"name":"mysql","ports":[3306]}],"flows":true,"kafka":{"brokers":["k:9092"],"topic":"t"},"healthPort":15099,"kubernetes":{"namespace":"shop","labels":{"app":"old"}}}`)
+	write(labelsPath, "app=\"new\"\nteam=\"payments\"\n")
+
+	cfg, err := effectiveConfig(cfgPath, labelsPath, identity{podName: "api-x1", namespace: "shop", podUID: "uid-1", nodeName: "node-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := cfg.Kubernetes
+	if k.PodName != "api-x1" || k.PodUID != "uid-1" || k.NodeName != "node-a" || k.Namespace != "shop" {
+		t.Errorf("identity = %+v", k)
+	}
+	if k.Labels["app"] != "new" || k.Labels["team"] != "payments" {
+		t.Errorf("labels = %v, want the live labels file to win", k.Labels)
+	}
+
+	def, err := effectiveConfig("", "", identity{})
+	if err != nil || len(def.Protocols) != 5 {
+		t.Errorf("no config: %+v, %v; want every protocol on", def.Protocols, err)
+	}
+
+	write(cfgPath, `{"version":1,"protocols":[{"name":"oracle"}],"healthPort":15099,"kafka":{"topic":"t"}}`)
+	if _, err := effectiveConfig(cfgPath, "", identity{}); err == nil || !strings.Contains(err.Error(), "protocols[0].name") || !strings.Contains(err.Error(), cfgPath) {
+		t.Errorf("bad config: err = %v, want the file and field named", err)
+	}
+	write(labelsPath, "app=new\n")
+	if _, err := effectiveConfig("", labelsPath, identity{}); err == nil || !strings.Contains(err.Error(), "labels line 1") {
+		t.Errorf("bad labels: err = %v", err)
+	}
+}
