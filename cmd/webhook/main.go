@@ -32,7 +32,7 @@ func main() {
 
 func run() error {
 	var (
-		metricsAddr, probeAddr                           string
+		metricsAddr, probeAddr, pprofAddr                string
 		webhookCertPath, webhookCertName, webhookCertKey string
 		configPath, namespace                            string
 		webhookPort                                      int
@@ -40,6 +40,7 @@ func run() error {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint: :8443 for HTTPS, :8080 for HTTP, 0 to disable.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "Address of the Go pprof endpoints, for profiling; 0 disables them.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Enable leader election. The admission webhook itself serves on every replica.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 on the webhook and metrics servers (off because of CVE-2023-44487 and CVE-2023-39325).")
@@ -100,6 +101,7 @@ func run() error {
 			Port: webhookPort, CertDir: webhookCertPath, CertName: webhookCertName, KeyName: webhookCertKey, TLSOpts: tlsOpts,
 		}),
 		HealthProbeBindAddress: probeAddr,
+		PprofBindAddress:       pprofAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "wire-audit-webhook.audit.io",
 	})

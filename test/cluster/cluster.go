@@ -48,6 +48,10 @@ type Cluster struct {
 	Warnings *WarningLog
 	// MetricsURL and ReadyzURL are the webhook's endpoints.
 	MetricsURL, ReadyzURL string
+	// ServingCertDir holds tls.crt and tls.key for 127.0.0.1, signed by CAData; other local
+	// webhooks (a benchmark's peer) can serve with them.
+	ServingCertDir string
+	CAData         []byte
 
 	testEnv *envtest.Environment
 	webhook *exec.Cmd
@@ -76,6 +80,10 @@ func Start(opts Options) (*Cluster, error) {
 	// envtest disables the ServiceAccount admission plugin; a real cluster runs it, and it is
 	// what would mount an API token into the sidecar, so turn it back on.
 	c.testEnv.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
+	// A throwaway etcd needs no durability, and fsync stalls on a shared disk would swamp the
+	// latencies the benchmarks measure.
+	c.testEnv.ControlPlane.Etcd = &envtest.Etcd{}
+	c.testEnv.ControlPlane.Etcd.Configure().Set("unsafe-no-fsync", "true")
 	cfg, err := c.testEnv.Start()
 	if err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
@@ -130,6 +138,7 @@ func (c *Cluster) startWebhook(opts Options, log io.Writer) error {
 		return err
 	}
 	wio := c.testEnv.WebhookInstallOptions
+	c.ServingCertDir, c.CAData = wio.LocalServingCertDir, wio.LocalServingCAData
 	c.webhook = exec.Command(bin,
 		"--kubeconfig="+kcPath,
 		"--webhook-cert-path="+wio.LocalServingCertDir,
@@ -140,6 +149,9 @@ func (c *Cluster) startWebhook(opts Options, log io.Writer) error {
 		"--config="+opts.ConfigFile,
 		"--namespace=wire-audit-system",
 	)
+	if a := os.Getenv("WEBHOOK_PPROF"); a != "" {
+		c.webhook.Args = append(c.webhook.Args, "--pprof-bind-address="+a)
+	}
 	c.webhook.Stdout, c.webhook.Stderr = log, log
 	if err := c.webhook.Start(); err != nil {
 		return fmt.Errorf("start webhook: %w", err)
