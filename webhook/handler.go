@@ -8,6 +8,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
@@ -31,7 +32,7 @@ func NewHandler(decoder admission.Decoder, injector *Injector, metrics *Metrics)
 	return &Handler{decoder: decoder, injector: injector, metrics: metrics}, nil
 }
 
-var podResource = struct{ group, version, resource string }{"", "v1", "pods"}
+var podResource = metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
 
 // Handle implements admission.Handler.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
@@ -42,7 +43,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 	case OutcomeInjected:
 		logger.V(1).Info("injected", "pod", podName(res.Pod), "status", res.Pod.Annotations[AnnotationStatus])
 	case OutcomeDenied:
-		logger.Info("denied", "reason", res.Reason, "error", res.Err.Error())
+		logger.Info("denied", "reason", res.Reason, "error", res.Err)
 	case OutcomeErrored:
 		logger.Error(res.Err, "admission failed", "reason", res.Reason)
 	default:
@@ -52,9 +53,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 }
 
 func (h *Handler) handle(req admission.Request) (Result, admission.Response) {
-	r := req.Resource
-	if req.Operation != admissionv1.Create || r.Group != podResource.group || r.Version != podResource.version ||
-		r.Resource != podResource.resource || req.SubResource != "" {
+	if req.Operation != admissionv1.Create || req.Resource != podResource || req.SubResource != "" {
 		return Result{Outcome: OutcomeSkipped, Reason: ReasonNotPodCreate}, admission.Allowed("")
 	}
 	pod := &corev1.Pod{}

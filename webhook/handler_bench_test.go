@@ -7,6 +7,7 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -20,7 +21,8 @@ import (
 func BenchmarkHandle(b *testing.B) {
 	for _, mode := range []Mode{ModeNative, ModeContainer} {
 		b.Run(string(mode), func(b *testing.B) {
-			h, req := benchHandler(b, mode, "overrides")
+			h := newTestHandler(b, mode, nil)
+			req := podRequest(b, readPod(b, "testdata/overrides.yaml"))
 			rec := latency.NewRecorder(b.N)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -32,41 +34,42 @@ func BenchmarkHandle(b *testing.B) {
 					b.Fatalf("not injected: %+v", resp.Result)
 				}
 			}
-			rec.Report(b, "", time.Microsecond, "µs")
+			rec.Report(b, "", time.Microsecond, "us")
 		})
 	}
 }
 
-func benchHandler(b *testing.B, mode Mode, testCase string) (*Handler, admission.Request) {
-	b.Helper()
+// newTestHandler builds a handler with the built-in defaults, as cmd/webhook does.
+func newTestHandler(tb testing.TB, mode Mode, m *Metrics) *Handler {
+	tb.Helper()
 	injector, err := NewInjector(InjectorOptions{Defaults: DefaultDefaults(), Mode: mode, Namespace: testNamespace})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		b.Fatal(err)
-	}
-	m, err := NewMetrics(nil)
-	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	h, err := NewHandler(admission.NewDecoder(scheme), injector, m)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	pod := readPod(b, "testdata/"+testCase+".yaml")
+	return h
+}
+
+// podRequest wraps a pod in a CREATE admission request as the API server sends it.
+func podRequest(tb testing.TB, pod *corev1.Pod) admission.Request {
+	tb.Helper()
 	raw, err := json.Marshal(pod)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+	return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 		UID:       "4b8c4f0e-1111-2222-3333-444455556666",
 		Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
-		Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+		Resource:  podResource,
 		Namespace: pod.Namespace,
 		Operation: admissionv1.Create,
 		Object:    runtime.RawExtension{Raw: raw},
 	}}
-	return h, req
 }
