@@ -2,24 +2,15 @@ package integration
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
-	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	admissionv1 "k8s.io/api/admission/v1"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/audit-io/wire-audit/internal/latency"
-	"github.com/audit-io/wire-audit/test/cluster"
 	"github.com/audit-io/wire-audit/webhook"
 )
 
@@ -37,7 +28,7 @@ const noopAnnotation = "bench.audit.io/noop"
 func BenchmarkPodCreate(b *testing.B) {
 	e := getEnv(b)
 	ns := namespace(b, e, fmt.Sprintf("bench-%d", time.Now().UnixNano()), nil)
-	startNoopWebhook(b, e, ns)
+	startPeerWebhook(b, e, ns, "bench-noop-", noopAnnotation, false)
 	classes := []struct {
 		name        string
 		annotations map[string]string
@@ -92,64 +83,4 @@ func BenchmarkPodCreate(b *testing.B) {
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "creates/s")
 	// The loop is paced, so ns/op says nothing about the API server.
 	b.ReportMetric(0, "ns/op")
-}
-
-// startNoopWebhook serves a webhook that allows every pod unchanged, with the serving
-// certificate envtest made for ours, and registers it for pods annotated noopAnnotation.
-func startNoopWebhook(b *testing.B, e *cluster.Cluster, ns string) {
-	b.Helper()
-	cert, err := tls.LoadX509KeyPair(filepath.Join(e.ServingCertDir, "tls.crt"), filepath.Join(e.ServingCertDir, "tls.key"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var calls atomic.Int64
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		var review admissionv1.AdmissionReview
-		if err := json.NewDecoder(r.Body).Decode(&review); err != nil || review.Request == nil {
-			http.Error(w, "bad review", http.StatusBadRequest)
-			return
-		}
-		review.Response = &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true}
-		review.Request = nil
-		_ = json.NewEncoder(w).Encode(&review)
-	})}
-	go func() { _ = srv.Serve(l) }()
-	b.Cleanup(func() { _ = srv.Close() })
-
-	url := "https://" + l.Addr().(*net.TCPAddr).String() + "/noop"
-	none, fail, timeout := admissionregistrationv1.SideEffectClassNone, admissionregistrationv1.Fail, int32(5)
-	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-noop-"},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name:                    "noop.bench.audit.io",
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: e.CAData},
-			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}},
-			SideEffects:             &none,
-			FailurePolicy:           &fail,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-			MatchConditions:         []admissionregistrationv1.MatchCondition{{Name: "noop", Expression: "has(object.metadata.annotations) && '" + noopAnnotation + "' in object.metadata.annotations"}},
-		}},
-	}
-	created, err := e.Clients.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(context.Background(), cfg, metav1.CreateOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = e.Clients.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), created.Name, metav1.DeleteOptions{})
-	})
-	// The API server picks configurations up asynchronously: dry-run pods until the peer is called.
-	for deadline := time.Now().Add(30 * time.Second); calls.Load() == 0; {
-		if time.Now().After(deadline) {
-			b.Fatal("the API server never called the no-op webhook")
-		}
-		_, _ = e.Clients.CoreV1().Pods(ns).Create(context.Background(), appPod("probe-", map[string]string{noopAnnotation: "true"}),
-			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -245,4 +246,55 @@ func TestWebhookConfiguration(t *testing.T) {
 	if len(w.MatchConditions) == 0 || !strings.Contains(w.MatchConditions[0].Expression, webhook.AnnotationCapture) {
 		t.Errorf("matchConditions = %+v, want a CEL test of %s", w.MatchConditions, webhook.AnnotationCapture)
 	}
+}
+
+// TestReinvocationNeverInjectsTwice puts a mutating peer after ours. Its change makes the API
+// server call our webhook again (reinvocationPolicy IfNeeded), which must leave the pod alone.
+func TestReinvocationNeverInjectsTwice(t *testing.T) {
+	e := getEnv(t)
+	ns := namespace(t, e, "reinvoked", nil)
+	peerCalls := startPeerWebhook(t, e, ns, "zz-peer-", webhook.AnnotationCapture, true)
+	injected, already := admissions(t, e, "injected"), sumReason(t, e, webhook.ReasonAlreadyInjected)
+	before := peerCalls.Load()
+	pod, err := e.Clients.CoreV1().Pods(ns).Create(context.Background(), appPod("api-", map[string]string{webhook.AnnotationCapture: "true"}), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pod.Annotations[peerTouched] != "true" || peerCalls.Load() == before {
+		t.Fatalf("the peer did not mutate the pod; the test would prove nothing")
+	}
+	if got := admissions(t, e, "injected") - injected; got != 1 {
+		t.Errorf("injected %v times, want 1", got)
+	}
+	if got := sumReason(t, e, webhook.ReasonAlreadyInjected) - already; got != 1 {
+		t.Errorf("already-injected skips grew by %v, want 1 (the reinvocation)", got)
+	}
+	n := 0
+	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+		if strings.HasPrefix(c.Name, webhook.SidecarName) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("pod has %d capture containers, want 1", n)
+	}
+}
+
+func sumReason(t *testing.T, e *cluster.Cluster, reason string) float64 {
+	t.Helper()
+	_, body, err := cluster.Get(e.MetricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "wire_audit_webhook_admissions_total{") && strings.Contains(line, `reason="`+reason+`"`) {
+			fields := strings.Fields(line)
+			var v float64
+			if _, err := fmt.Sscan(fields[len(fields)-1], &v); err == nil {
+				total += v
+			}
+		}
+	}
+	return total
 }
