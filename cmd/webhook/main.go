@@ -130,6 +130,9 @@ func run() error {
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return fmt.Errorf("add ready check: %w", err)
 	}
+	if namespace == "" {
+		setupLog.Info("no --namespace and no $POD_NAMESPACE: only the namespaceSelector keeps the webhook out of its own namespace")
+	}
 	setupLog.Info("starting", "webhookPort", webhookPort, "certDir", webhookCertPath, "mode", mode, "namespace", namespace)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		return fmt.Errorf("run manager: %w", err)
