@@ -50,6 +50,7 @@ func TestGolden(t *testing.T) {
 		{name: "generate-name", outcome: OutcomeInjected},
 		{name: "overrides", outcome: OutcomeInjected},
 		{name: "stale-status", outcome: OutcomeInjected},
+		{name: "forged-status", outcome: OutcomeInjected},
 		{name: "container-mode", outcome: OutcomeInjected},
 		{name: "kafka-secrets", outcome: OutcomeInjected},
 		{name: "host-network", outcome: OutcomeSkipped, reason: ReasonHostNetwork},

@@ -83,7 +83,7 @@ func (in *Injector) Mutate(pod *corev1.Pod, namespace string) Result {
 		return Result{Outcome: OutcomeSkipped, Reason: ReasonNotAnnotated}
 	case value == "false":
 		return Result{Outcome: OutcomeSkipped, Reason: ReasonCaptureFalse}
-	case alreadyInjected(pod):
+	case alreadyInjected(pod, in.defaults.Sidecar.Image):
 		return Result{Outcome: OutcomeSkipped, Reason: ReasonAlreadyInjected}
 	}
 	overrides, err := ParseAnnotations(pod.Annotations)
@@ -159,8 +159,10 @@ func (in *Injector) checkCombination(o *Overrides, annotations map[string]string
 	return errors.Join(errs...)
 }
 
-// alreadyInjected is true when the status annotation names a container the pod still has.
-func alreadyInjected(pod *corev1.Pod) bool {
+// alreadyInjected is true when the status annotation names a container the pod still has and
+// that container runs the capture image. The image check keeps a hand-written status annotation
+// that names an app container from opting an annotated pod out of capture.
+func alreadyInjected(pod *corev1.Pod, image string) bool {
 	raw, ok := pod.Annotations[AnnotationStatus]
 	if !ok {
 		return false
@@ -172,7 +174,7 @@ func alreadyInjected(pod *corev1.Pod) bool {
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range list {
 			if list[i].Name == s.Container {
-				return true
+				return list[i].Image == image
 			}
 		}
 	}
