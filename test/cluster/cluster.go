@@ -193,8 +193,10 @@ func (c *Cluster) Stop() {
 	}
 }
 
-// Admissions sums the webhook's admission counter, for one outcome or for all when outcome is "".
-func (c *Cluster) Admissions(outcome string) (float64, error) {
+// Admissions sums the webhook's admission counter over the samples whose label has the given
+// value, for example ("outcome", "injected") or ("reason", "already-injected"); all samples when
+// value is "".
+func (c *Cluster) Admissions(label, value string) (float64, error) {
 	code, body, err := Get(c.MetricsURL)
 	if err != nil {
 		return 0, err
@@ -202,12 +204,12 @@ func (c *Cluster) Admissions(outcome string) (float64, error) {
 	if code != http.StatusOK {
 		return 0, fmt.Errorf("GET %s: status %d", c.MetricsURL, code)
 	}
-	return SumCounter(body, "wire_audit_webhook_admissions_total", outcome), nil
+	return SumCounter(body, "wire_audit_webhook_admissions_total", label, value), nil
 }
 
-// SumCounter adds up every sample of a counter in Prometheus text format whose labels contain
-// outcome="<outcome>" (every sample when outcome is "").
-func SumCounter(body, name, outcome string) float64 {
+// SumCounter adds up every sample of a counter in Prometheus text format whose label has the
+// given value (every sample when value is "").
+func SumCounter(body, name, label, value string) float64 {
 	var total float64
 	sc := bufio.NewScanner(strings.NewReader(body))
 	for sc.Scan() {
@@ -215,7 +217,7 @@ func SumCounter(body, name, outcome string) float64 {
 		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
 			continue
 		}
-		if outcome != "" && !strings.Contains(line, `outcome="`+outcome+`"`) {
+		if value != "" && !strings.Contains(line, label+`="`+value+`"`) {
 			continue
 		}
 		fields := strings.Fields(line)

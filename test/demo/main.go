@@ -106,7 +106,7 @@ func run(root string, verbose bool) error {
 
 	step("the webhook's admission counters (/metrics)")
 	for _, o := range []webhook.Outcome{webhook.OutcomeInjected, webhook.OutcomeSkipped, webhook.OutcomeDenied} {
-		v, err := c.Admissions(string(o))
+		v, err := c.Admissions("outcome", string(o))
 		if err != nil {
 			return err
 		}

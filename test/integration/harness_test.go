@@ -36,9 +36,16 @@ func getEnv(tb testing.TB) *cluster.Cluster {
 	return shared
 }
 
+// admissions counts the webhook's admissions with one outcome ("" for all).
 func admissions(tb testing.TB, c *cluster.Cluster, outcome string) float64 {
 	tb.Helper()
-	n, err := c.Admissions(outcome)
+	return counted(tb, c, "outcome", outcome)
+}
+
+// counted counts the webhook's admissions whose label has the given value.
+func counted(tb testing.TB, c *cluster.Cluster, label, value string) float64 {
+	tb.Helper()
+	n, err := c.Admissions(label, value)
 	if err != nil {
 		tb.Fatal(err)
 	}

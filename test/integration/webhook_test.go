@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -254,7 +253,7 @@ func TestReinvocationNeverInjectsTwice(t *testing.T) {
 	e := getEnv(t)
 	ns := namespace(t, e, "reinvoked", nil)
 	peerCalls := startPeerWebhook(t, e, ns, "zz-peer-", webhook.AnnotationCapture, true)
-	injected, already := admissions(t, e, "injected"), sumReason(t, e, webhook.ReasonAlreadyInjected)
+	injected, already := admissions(t, e, "injected"), counted(t, e, "reason", webhook.ReasonAlreadyInjected)
 	before := peerCalls.Load()
 	pod, err := e.Clients.CoreV1().Pods(ns).Create(context.Background(), appPod("api-", map[string]string{webhook.AnnotationCapture: "true"}), metav1.CreateOptions{})
 	if err != nil {
@@ -266,7 +265,7 @@ func TestReinvocationNeverInjectsTwice(t *testing.T) {
 	if got := admissions(t, e, "injected") - injected; got != 1 {
 		t.Errorf("injected %v times, want 1", got)
 	}
-	if got := sumReason(t, e, webhook.ReasonAlreadyInjected) - already; got != 1 {
+	if got := counted(t, e, "reason", webhook.ReasonAlreadyInjected) - already; got != 1 {
 		t.Errorf("already-injected skips grew by %v, want 1 (the reinvocation)", got)
 	}
 	n := 0
@@ -278,23 +277,4 @@ func TestReinvocationNeverInjectsTwice(t *testing.T) {
 	if n != 1 {
 		t.Errorf("pod has %d capture containers, want 1", n)
 	}
-}
-
-func sumReason(t *testing.T, e *cluster.Cluster, reason string) float64 {
-	t.Helper()
-	_, body, err := cluster.Get(e.MetricsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var total float64
-	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "wire_audit_webhook_admissions_total{") && strings.Contains(line, `reason="`+reason+`"`) {
-			fields := strings.Fields(line)
-			var v float64
-			if _, err := fmt.Sscan(fields[len(fields)-1], &v); err == nil {
-				total += v
-			}
-		}
-	}
-	return total
 }
