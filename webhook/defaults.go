@@ -189,12 +189,9 @@ func (d *Defaults) Validate() error {
 	if d.Sidecar.HealthPort < 1 || d.Sidecar.HealthPort > 65535 {
 		bad("sidecar.healthPort", d.Sidecar.HealthPort, "ports are 1-65535")
 	}
-	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-		req, hasReq := d.Sidecar.Resources.Requests[name]
-		lim, hasLim := d.Sidecar.Resources.Limits[name]
-		if hasReq && hasLim && req.Cmp(lim) > 0 {
-			bad("sidecar.resources.requests."+string(name), req.String(), "exceeds the limit %s", lim.String())
-		}
+	for _, name := range requestsOverLimits(&d.Sidecar.Resources) {
+		bad("sidecar.resources.requests."+string(name), d.Sidecar.Resources.Requests.Name(name, resource.DecimalSI).String(),
+			"exceeds the limit %s", d.Sidecar.Resources.Limits.Name(name, resource.DecimalSI).String())
 	}
 	if len(d.Capture.Protocols) == 0 {
 		bad("capture.protocols", "{}", "at least one protocol is required")
@@ -255,6 +252,19 @@ func ResolveMode(m Mode, major, minor string) (Mode, error) {
 		return ModeNative, nil
 	}
 	return ModeContainer, nil
+}
+
+// requestsOverLimits names the resources whose request exceeds their limit.
+func requestsOverLimits(r *corev1.ResourceRequirements) []corev1.ResourceName {
+	var over []corev1.ResourceName
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		req, hasReq := r.Requests[name]
+		lim, hasLim := r.Limits[name]
+		if hasReq && hasLim && req.Cmp(lim) > 0 {
+			over = append(over, name)
+		}
+	}
+	return over
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -194,7 +194,8 @@ func equalJSON(t *testing.T, a, b any) bool {
 	return string(ja) == string(jb)
 }
 
-func readPodFromString(t testing.TB, annotations map[string]string) *corev1.Pod {
+// plainPodWith returns testdata/plain.yaml with its annotations replaced.
+func plainPodWith(t testing.TB, annotations map[string]string) *corev1.Pod {
 	t.Helper()
 	pod := readPod(t, filepath.Join("testdata", "plain.yaml"))
 	pod.Annotations = annotations

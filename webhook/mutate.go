@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Outcome is what the webhook did with one pod. It is also the metrics label.
@@ -136,23 +137,15 @@ func (in *Injector) checkCombination(o *Overrides, annotations map[string]string
 		}
 	}
 	r := resources(&in.defaults, o)
-	pairs := []struct {
-		reqKey, limKey string
-		name           corev1.ResourceName
-	}{
-		{AnnotationCPURequest, AnnotationCPULimit, corev1.ResourceCPU},
-		{AnnotationMemoryRequest, AnnotationMemoryLimit, corev1.ResourceMemory},
-	}
-	for _, p := range pairs {
-		req, hasReq := r.Requests[p.name]
-		lim, hasLim := r.Limits[p.name]
-		if !hasReq || !hasLim || req.Cmp(lim) <= 0 {
-			continue
+	for _, name := range requestsOverLimits(&r) {
+		reqKey, limKey := AnnotationCPURequest, AnnotationCPULimit
+		if name == corev1.ResourceMemory {
+			reqKey, limKey = AnnotationMemoryRequest, AnnotationMemoryLimit
 		}
 		// Name the annotation the pod set; if it set both, the request is the one to blame.
-		key, msg := p.reqKey, fmt.Sprintf("request exceeds the %s limit %s", p.name, lim.String())
+		key, msg := reqKey, fmt.Sprintf("request exceeds the %s limit %s", name, r.Limits.Name(name, resource.DecimalSI).String())
 		if _, ok := annotations[key]; !ok {
-			key, msg = p.limKey, fmt.Sprintf("limit is below the %s request %s of the cluster defaults", p.name, req.String())
+			key, msg = limKey, fmt.Sprintf("limit is below the %s request %s of the cluster defaults", name, r.Requests.Name(name, resource.DecimalSI).String())
 		}
 		errs = append(errs, &AnnotationError{Key: key, Value: annotations[key], Msg: msg})
 	}

@@ -98,7 +98,7 @@ func FuzzParseAnnotations(f *testing.F) {
 		if ierr != nil {
 			t.Fatal(ierr)
 		}
-		pod := readPodFromString(t, ann)
+		pod := plainPodWith(t, ann)
 		res := injector.Mutate(pod, "shop")
 		if (res.Outcome == OutcomeDenied) != (res.Err != nil && res.Outcome != OutcomeErrored) {
 			t.Fatalf("outcome %s with err %v", res.Outcome, res.Err)
