@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -276,25 +278,14 @@ func ValidateTopic(topic string) error {
 	return nil
 }
 
-// ValidateBroker accepts host:port with a port in 1-65535.
+// ValidateBroker accepts host:port with a port in 1-65535 ([v6]:port for IPv6).
 func ValidateBroker(b string) error {
-	i := strings.LastIndexByte(b, ':')
-	if i <= 0 || i == len(b)-1 {
+	host, port, err := net.SplitHostPort(b)
+	if err != nil || host == "" {
 		return errors.New("brokers are host:port")
 	}
-	port := b[i+1:]
-	n := 0
-	for _, r := range port {
-		if r < '0' || r > '9' {
-			return errors.New("broker port is not a number")
-		}
-		n = n*10 + int(r-'0')
-		if n > 65535 {
-			break
-		}
-	}
-	if n < 1 || n > 65535 {
-		return errors.New("broker port is 1-65535")
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return errors.New("broker port is a number in 1-65535")
 	}
 	return nil
 }
