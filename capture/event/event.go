@@ -1,0 +1,176 @@
+// Package event defines the audit event: one JSON document per transaction (or per flow
+// report), in the field layout of Packetbeat and ECS so that existing Packetbeat pipelines and
+// DB-audit consumers keep working. docs/events.md documents every field with real examples.
+package event
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Types of event, as they appear in the `type` field.
+const (
+	TypeMySQL = "mysql"
+	TypePgSQL = "pgsql"
+	TypeFlow  = "flow"
+)
+
+// Status values.
+const (
+	StatusOK    = "OK"
+	StatusError = "Error"
+)
+
+// Event is one audit record. Pointer fields are present only for the protocol or kind of event
+// that fills them. An Event is built by one goroutine and handed over whole; after Emit nobody
+// writes to it again, so exporters may read and encode it concurrently.
+type Event struct {
+	Timestamp time.Time `json:"@timestamp"`
+	Type      string    `json:"type"`
+	Status    string    `json:"status,omitempty"`
+	Method    string    `json:"method,omitempty"`
+	// Query is the statement text, cut at the configured maximum length (QueryTruncated says so)
+	// and with literals masked when the config asks for it.
+	Query            string `json:"query,omitempty"`
+	QueryTruncated   bool   `json:"query_truncated,omitempty"`
+	QueryFingerprint string `json:"query_fingerprint,omitempty"`
+
+	Event Meta `json:"event"`
+
+	Source      Endpoint `json:"source"`
+	Destination Endpoint `json:"destination"`
+	Client      Endpoint `json:"client"`
+	Server      Endpoint `json:"server"`
+	Network     Network  `json:"network"`
+
+	User  *User  `json:"user,omitempty"`
+	DB    *DB    `json:"db,omitempty"`
+	TLS   *TLS   `json:"tls,omitempty"`
+	Error *Error `json:"error,omitempty"`
+
+	MySQL *MySQL `json:"mysql,omitempty"`
+	PgSQL *PgSQL `json:"pgsql,omitempty"`
+	Flow  *Flow  `json:"flow,omitempty"`
+
+	// Kubernetes is shared by every event of a pod and must not be modified.
+	Kubernetes *Kubernetes `json:"kubernetes,omitempty"`
+}
+
+// Meta is ECS `event.*`.
+type Meta struct {
+	Kind     string `json:"kind"`               // "event", or "metric" for flow reports
+	Category string `json:"category,omitempty"` // "database", "network"
+	Dataset  string `json:"dataset,omitempty"`  // same as Type
+	// Duration is nanoseconds from the first byte of the request to the last byte of the
+	// response.
+	Duration int64     `json:"duration"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end,omitzero"`
+}
+
+// Endpoint is ECS source/destination/client/server. Bytes counts payload bytes of the
+// transaction (or flow) sent by that side.
+type Endpoint struct {
+	IP      netip.Addr `json:"ip"`
+	Port    uint16     `json:"port"`
+	Bytes   uint64     `json:"bytes"`
+	Packets uint64     `json:"packets,omitempty"`
+}
+
+// Network is ECS `network.*`.
+type Network struct {
+	Type        string `json:"type"`      // ipv4, ipv6
+	Transport   string `json:"transport"` // tcp, udp
+	Protocol    string `json:"protocol,omitempty"`
+	CommunityID string `json:"community_id"`
+	// Interface is the capture interface the connection was seen on.
+	Interface string `json:"interface,omitempty"`
+	Bytes     uint64 `json:"bytes,omitempty"`
+}
+
+// User is ECS `user.*`.
+type User struct {
+	Name string `json:"name"`
+}
+
+// DB names the database a statement ran in (`db.name`), taken from the handshake or startup
+// message, or from a later COM_INIT_DB.
+type DB struct {
+	Name string `json:"name"`
+}
+
+// TLS marks a connection that switched to TLS: what follows cannot be audited.
+type TLS struct {
+	// Requested is true when the client asked the server for TLS (MySQL SSL request,
+	// PostgreSQL SSLRequest).
+	Requested bool `json:"requested"`
+}
+
+// Error is ECS `error.*`, used for decode problems that are reported rather than guessed at.
+type Error struct {
+	Message string `json:"message"`
+}
+
+// MySQL holds `mysql.*`.
+type MySQL struct {
+	AffectedRows uint64 `json:"affected_rows"`
+	InsertID     uint64 `json:"insert_id"`
+	NumRows      uint64 `json:"num_rows"`
+	NumFields    uint64 `json:"num_fields"`
+	ErrorCode    uint16 `json:"error_code,omitempty"`
+	ErrorMessage string `json:"error_message,omitempty"`
+	// SQLState is the five-character state of an ERR packet, when the server sent one.
+	SQLState string `json:"sql_state,omitempty"`
+	// StatementID is the server's id of a prepared statement (COM_STMT_*).
+	StatementID uint32 `json:"statement_id,omitempty"`
+}
+
+// PgSQL holds `pgsql.*`.
+type PgSQL struct {
+	NumRows       uint64 `json:"num_rows"`
+	NumFields     uint64 `json:"num_fields"`
+	ErrorCode     string `json:"error_code,omitempty"` // SQLSTATE
+	ErrorMessage  string `json:"error_message,omitempty"`
+	ErrorSeverity string `json:"error_severity,omitempty"`
+	// Statement and Portal name the prepared statement and portal of an extended-protocol
+	// Execute; empty for the unnamed ones.
+	Statement string `json:"statement,omitempty"`
+	Portal    string `json:"portal,omitempty"`
+}
+
+// Flow holds `flow.*` of a flow report. Bytes and packets per direction are in
+// Source/Destination (source = the side that opened the connection).
+type Flow struct {
+	ID    string `json:"id"`
+	Final bool   `json:"final"`
+	// Retransmissions and Gaps count, per direction, segments seen again and byte ranges that
+	// were never captured.
+	Retransmissions Directional `json:"retransmissions"`
+	Gaps            Directional `json:"gaps"`
+	GapBytes        Directional `json:"gap_bytes"`
+}
+
+// Directional is a pair of counters, one per direction.
+type Directional struct {
+	Source      uint64 `json:"source"`
+	Destination uint64 `json:"destination"`
+}
+
+// Kubernetes is `kubernetes.*`: the identity of the audited pod.
+type Kubernetes struct {
+	Namespace string            `json:"namespace,omitempty"`
+	Pod       Pod               `json:"pod"`
+	Node      Node              `json:"node"`
+	Labels    map[string]string `json:"labels,omitempty"`
+}
+
+// Pod is `kubernetes.pod.*`.
+type Pod struct {
+	Name string `json:"name,omitempty"`
+	UID  string `json:"uid,omitempty"`
+}
+
+// Node is `kubernetes.node.*`.
+type Node struct {
+	Name string `json:"name,omitempty"`
+}

@@ -1,0 +1,180 @@
+// Package protocols holds the contract between TCP reassembly and the protocol parsers
+// (protocols/mysql, protocols/pgsql, ...), and the helpers every parser uses to build events.
+//
+// The chain is: source -> decode -> reassembly -> StreamParser -> Sink -> exporter.
+// Reassembly runs on one goroutine per capture pipeline and calls every method of a
+// StreamParser from that goroutine, so a parser needs no locking.
+package protocols
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/audit-io/wire-audit/capture/event"
+	"github.com/audit-io/wire-audit/capture/sqlnorm"
+)
+
+// Dir is the direction of bytes on a connection.
+type Dir uint8
+
+const (
+	// ToServer is client-to-server: requests.
+	ToServer Dir = iota
+	// ToClient is server-to-client: responses.
+	ToClient
+)
+
+func (d Dir) String() string {
+	if d == ToServer {
+		return "to-server"
+	}
+	return "to-client"
+}
+
+// Conn describes one connection. The pipeline fills it before the first call to the parser and
+// never changes it afterwards; the parser may keep the pointer.
+type Conn struct {
+	Client, Server netip.AddrPort
+	// Transport is "tcp" or "udp".
+	Transport string
+	// CommunityID is the Community ID v1 flow hash (network.community_id).
+	CommunityID string
+	// Interface is the interface the connection was captured on.
+	Interface string
+	// MidStream is true when capture began after the connection was opened: the first Data of
+	// each direction may start in the middle of a message, and the handshake was not seen.
+	MidStream bool
+}
+
+// Sink receives finished events. Emit is called from the reassembly goroutine; the event then
+// belongs to the sink, and the parser must not touch it again.
+type Sink interface {
+	Emit(ev *event.Event)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(ev *event.Event)
+
+// Emit calls f(ev).
+func (f SinkFunc) Emit(ev *event.Event) { f(ev) }
+
+// StreamParser decodes one TCP connection, both directions. All methods are called from the
+// reassembly goroutine, in capture order.
+type StreamParser interface {
+	// Data delivers in-order bytes of direction dir. They continue exactly where the previous
+	// Data or Gap of that direction ended. ts is the capture time of the packet that carried
+	// them. data is only valid during the call: a parser that needs bytes later copies them.
+	Data(dir Dir, data []byte, ts time.Time)
+	// Gap says that n bytes of direction dir were never captured. The next Data starts after
+	// them. A parser resynchronises on the next message it can recognise and never invents the
+	// missing bytes.
+	Gap(dir Dir, n int, ts time.Time)
+	// Close ends the connection (FIN, RST, idle timeout or end of the capture): the parser
+	// emits what it can still say about open transactions. Called exactly once; no call
+	// follows it.
+	Close(ts time.Time)
+}
+
+// Factory makes the parser of one connection.
+type Factory func(c *Conn, opts *Options, sink Sink) StreamParser
+
+// Options are the settings every parser honours. The zero value keeps full, unmasked queries.
+type Options struct {
+	// MaxQueryLength cuts longer statement text and marks the event query_truncated; 0 means
+	// no limit.
+	MaxQueryLength int
+	// MaskLiterals replaces literal values in statement text with `?`.
+	MaskLiterals bool
+	// MaxMessageBytes bounds how many bytes of one protocol message a parser buffers (a row
+	// or a statement). Larger messages are skipped (their size is still counted); 0 means
+	// DefaultMaxMessageBytes.
+	MaxMessageBytes int
+}
+
+// DefaultMaxMessageBytes bounds what one parser buffers for a single message by default.
+const DefaultMaxMessageBytes = 1 << 20
+
+// MessageLimit is the effective MaxMessageBytes.
+func (o *Options) MessageLimit() int {
+	if o == nil || o.MaxMessageBytes <= 0 {
+		return DefaultMaxMessageBytes
+	}
+	return o.MaxMessageBytes
+}
+
+// NewEvent starts the event of a transaction of type typ on c that began at start: the
+// endpoints, network fields and timing are filled in; the parser adds the rest and calls
+// Finish when the response is complete.
+func NewEvent(c *Conn, typ string, start time.Time) *event.Event {
+	ev := &event.Event{
+		Timestamp: start,
+		Type:      typ,
+		Event: event.Meta{
+			Kind:     "event",
+			Category: category(typ),
+			Dataset:  typ,
+			Start:    start,
+		},
+		Source:      event.Endpoint{IP: c.Client.Addr(), Port: c.Client.Port()},
+		Destination: event.Endpoint{IP: c.Server.Addr(), Port: c.Server.Port()},
+		Client:      event.Endpoint{IP: c.Client.Addr(), Port: c.Client.Port()},
+		Server:      event.Endpoint{IP: c.Server.Addr(), Port: c.Server.Port()},
+		Network: event.Network{
+			Type:        ipType(c.Client.Addr()),
+			Transport:   c.Transport,
+			Protocol:    typ,
+			CommunityID: c.CommunityID,
+			Interface:   c.Interface,
+		},
+	}
+	return ev
+}
+
+// Finish sets the end time, duration and byte counts (request bytes sent by the client,
+// response bytes sent by the server) of ev.
+func Finish(ev *event.Event, end time.Time, reqBytes, respBytes uint64) {
+	ev.Event.End = end
+	if d := end.Sub(ev.Event.Start); d > 0 {
+		ev.Event.Duration = int64(d)
+	}
+	ev.Client.Bytes, ev.Source.Bytes = reqBytes, reqBytes
+	ev.Server.Bytes, ev.Destination.Bytes = respBytes, respBytes
+	ev.Network.Bytes = reqBytes + respBytes
+}
+
+// SetQuery records statement text on ev, applying opts: the fingerprint is taken from the full
+// text, then literals are masked if asked, then the text is cut at MaxQueryLength (on a UTF-8
+// boundary). method is set to the upper-cased first keyword when the caller left it empty.
+func SetQuery(ev *event.Event, text string, opts *Options) {
+	if text == "" {
+		return
+	}
+	ev.QueryFingerprint = sqlnorm.Fingerprint(text)
+	if ev.Method == "" {
+		ev.Method = sqlnorm.Verb(text)
+	}
+	if opts != nil && opts.MaskLiterals {
+		text = sqlnorm.Mask(text)
+	}
+	if opts != nil && opts.MaxQueryLength > 0 && len(text) > opts.MaxQueryLength {
+		text = sqlnorm.Truncate(text, opts.MaxQueryLength)
+		ev.QueryTruncated = true
+	}
+	ev.Query = text
+}
+
+func category(typ string) string {
+	switch typ {
+	case event.TypeMySQL, event.TypePgSQL:
+		return "database"
+	default:
+		return "network"
+	}
+}
+
+func ipType(a netip.Addr) string {
+	if a.Is4() || a.Is4In6() {
+		return "ipv4"
+	}
+	return "ipv6"
+}
