@@ -1,0 +1,55 @@
+// Package export ships events out of the sidecar. JSONLines writes one JSON document per line
+// (the --output stdout mode); the Kafka exporter lives beside it.
+package export
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/audit-io/wire-audit/capture/event"
+)
+
+// JSONLines writes events as JSON Lines. Emit may be called from several goroutines (one per
+// capture interface). Output is buffered; Flush writes it out.
+type JSONLines struct {
+	mu     sync.Mutex
+	w      *bufio.Writer
+	enc    *json.Encoder
+	err    error
+	events atomic.Uint64
+}
+
+// NewJSONLines writes to w.
+func NewJSONLines(w io.Writer) *JSONLines {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	return &JSONLines{w: bw, enc: enc}
+}
+
+// Emit writes ev. The first write error is kept and returned by Flush; later events are
+// counted but not written.
+func (j *JSONLines) Emit(ev *event.Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.events.Add(1)
+	if j.err == nil {
+		j.err = j.enc.Encode(ev)
+	}
+}
+
+// Flush writes buffered output and returns the first error met.
+func (j *JSONLines) Flush() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err == nil {
+		j.err = j.w.Flush()
+	}
+	return j.err
+}
+
+// Events is the number of events emitted.
+func (j *JSONLines) Events() uint64 { return j.events.Load() }

@@ -1,0 +1,344 @@
+// Package pipeline ties decode, TCP reassembly and the protocol parsers together for one
+// capture interface: it keeps the connection table, decides which side is the server,
+// dispatches bytes to the parser of the connection's protocol, keeps flow counters and emits
+// flow records.
+//
+// A Pipeline is driven by one goroutine (the capture loop of its interface): Packet, Tick and
+// Close must not be called concurrently. Stats may be read from any goroutine.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/audit-io/wire-audit/capture/decode"
+	"github.com/audit-io/wire-audit/capture/event"
+	"github.com/audit-io/wire-audit/capture/flowid"
+	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/reassembly"
+)
+
+// Protocol is a parser and the server ports it listens on.
+type Protocol struct {
+	Name    string
+	Ports   []uint16
+	Factory protocols.Factory
+}
+
+// Options configure a Pipeline. Zero values take the documented defaults.
+type Options struct {
+	// Protocols to decode. A TCP connection whose server port none of them lists is ignored.
+	Protocols []Protocol
+	// Parser settings shared by every parser.
+	Parser protocols.Options
+	// Sink receives every event (transactions and flow records). Required.
+	Sink protocols.Sink
+	// Kubernetes is attached to every event.
+	Kubernetes *event.Kubernetes
+	// Interface names the capture interface in events.
+	Interface string
+
+	// Flows enables flow records: one every FlowPeriod per active connection, and a final one
+	// when it ends.
+	Flows      bool
+	FlowPeriod time.Duration // default 10s
+	// IdleTimeout closes connections without packets for this long. Default 2m.
+	IdleTimeout time.Duration
+	// PendingTimeout is how long reassembly waits for a missing segment before declaring a
+	// gap. Default 1s.
+	PendingTimeout time.Duration
+	// MaxConnections bounds the connection table; new connections beyond it are counted in
+	// Stats.ConnsRefused and not decoded. Default 65536.
+	MaxConnections int
+	// MaxPendingBytes bounds out-of-order bytes held per direction (default 256 KiB) and
+	// MaxBufferedBytes those held by the whole pipeline (default 16 MiB).
+	MaxPendingBytes  int
+	MaxBufferedBytes int
+}
+
+// Stats are the pipeline's counters.
+type Stats struct {
+	Packets, Bytes          atomic.Uint64
+	DecodeErrors, NotTCPUDP atomic.Uint64
+	Ignored                 atomic.Uint64 // TCP/UDP packets of no configured protocol
+	Conns, ConnsRefused     atomic.Uint64 // connections opened / refused for a full table
+	Retransmissions, Gaps   atomic.Uint64
+	GapBytes, Events, Flows atomic.Uint64
+	Truncated, ActiveConns  atomic.Uint64
+	BufferedBytes           atomic.Int64
+}
+
+// Pipeline is the per-interface connection table.
+type Pipeline struct {
+	opts     Options
+	ports    map[uint16]*Protocol
+	conns    map[connKey]*conn
+	budget   reassembly.Budget
+	limits   reassembly.Limits
+	nextTick time.Time
+	stats    Stats
+	sink     protocols.Sink
+}
+
+type connKey struct {
+	a, b   [16]byte
+	pa, pb uint16
+}
+
+type conn struct {
+	info       protocols.Conn
+	proto      *Protocol
+	parser     protocols.StreamParser
+	half       [2]reassembly.Half // indexed by protocols.Dir
+	first      time.Time
+	last       time.Time
+	reported   [2]reassembly.Stats // at the last periodic flow record
+	nextReport time.Time
+	receiver   receiver
+}
+
+// receiver forwards reassembled bytes to the connection's parser.
+type receiver struct{ c *conn }
+
+func (r receiver) Data(dir protocols.Dir, data []byte, ts time.Time) {
+	r.c.parser.Data(dir, data, ts)
+}
+func (r receiver) Gap(dir protocols.Dir, n int, ts time.Time) { r.c.parser.Gap(dir, n, ts) }
+
+// New validates opts and returns a Pipeline.
+func New(opts Options) (*Pipeline, error) {
+	if opts.Sink == nil {
+		return nil, errors.New("pipeline: a sink is required")
+	}
+	setDefault(&opts.FlowPeriod, 10*time.Second)
+	setDefault(&opts.IdleTimeout, 2*time.Minute)
+	setDefault(&opts.PendingTimeout, time.Second)
+	setDefault(&opts.MaxConnections, 65536)
+	setDefault(&opts.MaxPendingBytes, 256<<10)
+	setDefault(&opts.MaxBufferedBytes, 16<<20)
+	p := &Pipeline{
+		opts:   opts,
+		ports:  map[uint16]*Protocol{},
+		conns:  map[connKey]*conn{},
+		budget: reassembly.Budget{Max: opts.MaxBufferedBytes},
+		limits: reassembly.Limits{MaxPendingBytes: opts.MaxPendingBytes, MaxPendingSegments: 1024},
+	}
+	for i := range opts.Protocols {
+		pr := &opts.Protocols[i]
+		if pr.Factory == nil {
+			return nil, fmt.Errorf("pipeline: protocol %q has no parser", pr.Name)
+		}
+		for _, port := range pr.Ports {
+			if other, ok := p.ports[port]; ok {
+				return nil, fmt.Errorf("pipeline: port %d is claimed by %s and %s", port, other.Name, pr.Name)
+			}
+			p.ports[port] = pr
+		}
+	}
+	p.sink = protocols.SinkFunc(p.emit)
+	return p, nil
+}
+
+func setDefault[T time.Duration | int](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// Stats returns the live counters.
+func (p *Pipeline) Stats() *Stats { return &p.stats }
+
+func (p *Pipeline) emit(ev *event.Event) {
+	ev.Kubernetes = p.opts.Kubernetes
+	p.stats.Events.Add(1)
+	p.opts.Sink.Emit(ev)
+}
+
+// Frame decodes one captured frame with d and processes it. It is the hot path.
+func (p *Pipeline) Frame(d *decode.Decoder, frame []byte, ts time.Time, pkt *decode.Packet) {
+	p.stats.Packets.Add(1)
+	p.stats.Bytes.Add(uint64(len(frame)))
+	if err := d.Decode(frame, pkt); err != nil {
+		if errors.Is(err, decode.ErrNotTransport) {
+			p.stats.NotTCPUDP.Add(1)
+		} else {
+			p.stats.DecodeErrors.Add(1)
+		}
+		p.maybeTick(ts)
+		return
+	}
+	p.Packet(pkt, ts)
+}
+
+// Packet processes one decoded packet captured at ts.
+func (p *Pipeline) Packet(pkt *decode.Packet, ts time.Time) {
+	if pkt.Truncated {
+		p.stats.Truncated.Add(1)
+	}
+	if pkt.Transport == decode.TCP {
+		p.tcp(pkt, ts)
+	} else {
+		p.stats.Ignored.Add(1)
+	}
+	p.maybeTick(ts)
+}
+
+func (p *Pipeline) maybeTick(ts time.Time) {
+	if ts.Before(p.nextTick) {
+		return
+	}
+	p.Tick(ts)
+}
+
+func keyOf(pkt *decode.Packet) (connKey, bool) {
+	var k connKey
+	src, dst := pkt.Src.As16(), pkt.Dst.As16()
+	// The lower endpoint goes first, so both directions find the same entry.
+	swapped := pkt.Src.Compare(pkt.Dst) > 0 || (pkt.Src == pkt.Dst && pkt.SrcPort > pkt.DstPort)
+	if swapped {
+		k.a, k.b, k.pa, k.pb = dst, src, pkt.DstPort, pkt.SrcPort
+	} else {
+		k.a, k.b, k.pa, k.pb = src, dst, pkt.SrcPort, pkt.DstPort
+	}
+	return k, swapped
+}
+
+func (p *Pipeline) tcp(pkt *decode.Packet, ts time.Time) {
+	key, _ := keyOf(pkt)
+	c := p.conns[key]
+	if c != nil && pkt.SYN && !pkt.ACK && (c.half[protocols.ToServer].FIN || c.half[protocols.ToClient].FIN) {
+		// The 5-tuple is reused by a new connection.
+		p.closeConn(key, c, ts)
+		c = nil
+	}
+	if c == nil {
+		if len(pkt.Payload) == 0 && !pkt.SYN {
+			// A bare ACK, FIN or RST of a connection we do not track (or already closed).
+			p.stats.Ignored.Add(1)
+			return
+		}
+		if c = p.open(key, pkt, ts); c == nil {
+			return
+		}
+	}
+	c.last = ts
+	dir := protocols.ToServer
+	if pkt.Src != c.info.Client.Addr() || pkt.SrcPort != c.info.Client.Port() {
+		dir = protocols.ToClient
+	}
+	h := &c.half[dir]
+	before := h.Stats
+	h.Segment(dir, pkt.Seq, pkt.SYN, pkt.FIN, pkt.Payload, ts, c.receiver, &p.limits, &p.budget)
+	p.stats.Retransmissions.Add(h.Retransmissions - before.Retransmissions)
+	if g := h.Gaps - before.Gaps; g > 0 {
+		p.stats.Gaps.Add(g)
+		p.stats.GapBytes.Add(h.GapBytes - before.GapBytes)
+	}
+	if pkt.RST || (c.half[0].FIN && c.half[1].FIN) {
+		p.closeConn(key, c, ts)
+	}
+}
+
+// open starts tracking a connection, or returns nil when no configured protocol owns it.
+func (p *Pipeline) open(key connKey, pkt *decode.Packet, ts time.Time) *conn {
+	src := netip.AddrPortFrom(pkt.Src, pkt.SrcPort)
+	dst := netip.AddrPortFrom(pkt.Dst, pkt.DstPort)
+	var client, server netip.AddrPort
+	var proto *Protocol
+	switch {
+	case pkt.SYN && !pkt.ACK:
+		client, server, proto = src, dst, p.ports[pkt.DstPort]
+	case pkt.SYN && pkt.ACK:
+		client, server, proto = dst, src, p.ports[pkt.SrcPort]
+	case p.ports[pkt.DstPort] != nil:
+		client, server, proto = src, dst, p.ports[pkt.DstPort]
+	default:
+		client, server, proto = dst, src, p.ports[pkt.SrcPort]
+	}
+	if proto == nil {
+		p.stats.Ignored.Add(1)
+		return nil
+	}
+	if len(p.conns) >= p.opts.MaxConnections {
+		p.stats.ConnsRefused.Add(1)
+		return nil
+	}
+	c := &conn{proto: proto, first: ts, last: ts, nextReport: ts.Add(p.opts.FlowPeriod)}
+	c.info = protocols.Conn{
+		Client:      client,
+		Server:      server,
+		Transport:   "tcp",
+		CommunityID: flowid.CommunityID(client, server, decode.TCP),
+		Interface:   p.opts.Interface,
+		MidStream:   !(pkt.SYN && !pkt.ACK),
+	}
+	c.parser = proto.Factory(&c.info, &p.opts.Parser, p.sink)
+	c.receiver = receiver{c}
+	p.conns[key] = c
+	p.stats.Conns.Add(1)
+	p.stats.ActiveConns.Store(uint64(len(p.conns)))
+	return c
+}
+
+func (p *Pipeline) closeConn(key connKey, c *conn, ts time.Time) {
+	for dir := range c.half {
+		before := c.half[dir].Stats
+		c.half[dir].Close(protocols.Dir(dir), c.receiver, &p.budget)
+		if g := c.half[dir].Gaps - before.Gaps; g > 0 {
+			p.stats.Gaps.Add(g)
+			p.stats.GapBytes.Add(c.half[dir].GapBytes - before.GapBytes)
+		}
+	}
+	c.parser.Close(ts)
+	if p.opts.Flows {
+		p.flow(c, true)
+	}
+	delete(p.conns, key)
+	p.stats.ActiveConns.Store(uint64(len(p.conns)))
+	p.stats.BufferedBytes.Store(int64(p.budget.Used()))
+}
+
+// Tick runs the timers at now (packet time during replay, wall time when live): idle
+// connections close, overdue gaps are declared, and periodic flow records go out. The
+// capture loop calls it at least once a second when no packet arrives.
+func (p *Pipeline) Tick(now time.Time) {
+	if p.nextTick.IsZero() {
+		p.nextTick = now.Add(time.Second)
+		return
+	}
+	p.nextTick = now.Add(time.Second)
+	idle := now.Add(-p.opts.IdleTimeout)
+	pending := now.Add(-p.opts.PendingTimeout)
+	for key, c := range p.conns {
+		if c.last.Before(idle) {
+			p.closeConn(key, c, now)
+			continue
+		}
+		for dir := range c.half {
+			if c.half[dir].Pending() > 0 {
+				before := c.half[dir].Stats
+				c.half[dir].Flush(protocols.Dir(dir), pending, c.receiver, &p.budget)
+				p.stats.Gaps.Add(c.half[dir].Gaps - before.Gaps)
+				p.stats.GapBytes.Add(c.half[dir].GapBytes - before.GapBytes)
+			}
+		}
+		if p.opts.Flows && !now.Before(c.nextReport) {
+			c.nextReport = now.Add(p.opts.FlowPeriod)
+			// A connection that was quiet since its last record has nothing new to say.
+			if c.reported != [2]reassembly.Stats{c.half[0].Stats, c.half[1].Stats} {
+				p.flow(c, false)
+			}
+		}
+	}
+	p.stats.BufferedBytes.Store(int64(p.budget.Used()))
+}
+
+// Close ends every connection, as at the end of a capture file or on shutdown.
+func (p *Pipeline) Close(now time.Time) {
+	for key, c := range p.conns {
+		p.closeConn(key, c, now)
+	}
+}
