@@ -98,7 +98,7 @@ func DefaultDefaults() Defaults {
 			},
 		},
 		Capture: CaptureDefaults{Protocols: config.DefaultPorts, Flows: &flows},
-		Kafka:   KafkaDefaults{Brokers: []string{"kafka.kafka.svc:9092"}, Topic: "wire-audit-events"},
+		Kafka:   KafkaDefaults{Brokers: []string{"kafka.kafka.svc:9092"}, Topic: config.DefaultTopic},
 	}
 }
 

@@ -40,6 +40,10 @@ var DefaultPorts = map[string][]uint16{
 	DNS:   {53},
 }
 
+// DefaultTopic is the Kafka topic events go to unless the cluster defaults or the pod say
+// otherwise.
+const DefaultTopic = "wire-audit-events"
+
 // DefaultHealthPort is where the sidecar serves /healthz, /readyz and /metrics inside the pod's
 // network namespace. It sits in a range that applications rarely use.
 const DefaultHealthPort = 15099
@@ -54,6 +58,8 @@ type Config struct {
 	Protocols []Protocol `json:"protocols"`
 	// Flows turns per-connection flow records on or off.
 	Flows bool `json:"flows"`
+	// Privacy limits what statement text leaves the pod.
+	Privacy Privacy `json:"privacy,omitzero"`
 	// Kafka says where events go. Credentials are never here, only the paths and environment
 	// variable names through which the pod's Secrets reach the sidecar.
 	Kafka Kafka `json:"kafka"`
@@ -62,6 +68,14 @@ type Config struct {
 	// Kubernetes is the pod identity known at admission. Name, UID and node are unknown then
 	// (Deployments use generateName), so the sidecar fills them from the downward API.
 	Kubernetes Kubernetes `json:"kubernetes"`
+}
+
+// Privacy settings for statement text in events.
+type Privacy struct {
+	// MaxQueryLength cuts longer statements (the event says query_truncated). 0: no limit.
+	MaxQueryLength int `json:"maxQueryLength,omitempty"`
+	// MaskLiterals replaces literal values with `?` (WHERE id = ?).
+	MaskLiterals bool `json:"maskLiterals,omitempty"`
 }
 
 // Protocol is one protocol to decode and the ports it is expected on.
@@ -117,7 +131,7 @@ type Kubernetes struct {
 // Default returns the configuration used when the sidecar runs with no config at all: every
 // protocol on its standard ports.
 func Default() Config {
-	c := Config{Version: Version, Flows: true, HealthPort: DefaultHealthPort}
+	c := Config{Version: Version, Flows: true, HealthPort: DefaultHealthPort, Kafka: Kafka{Topic: DefaultTopic}}
 	for _, p := range Protocols {
 		c.Protocols = append(c.Protocols, Protocol{Name: p, Ports: slices.Clone(DefaultPorts[p])})
 	}
@@ -188,6 +202,7 @@ func (c *Config) Validate() error {
 		bad("protocols", "[]", "at least one protocol is required")
 	}
 	seen := map[string]bool{}
+	owner := map[uint16]string{}
 	for i, p := range c.Protocols {
 		field := fmt.Sprintf("protocols[%d]", i)
 		if !slices.Contains(Protocols, p.Name) {
@@ -201,7 +216,14 @@ func (c *Config) Validate() error {
 			if port == 0 {
 				bad(fmt.Sprintf("%s.ports[%d]", field, j), port, "ports are 1-65535")
 			}
+			if other, ok := owner[port]; ok && other != p.Name {
+				bad(fmt.Sprintf("%s.ports[%d]", field, j), port, "port already used by protocol %s", other)
+			}
+			owner[port] = p.Name
 		}
+	}
+	if c.Privacy.MaxQueryLength < 0 {
+		bad("privacy.maxQueryLength", c.Privacy.MaxQueryLength, "must be 0 (no limit) or positive")
 	}
 	if c.HealthPort < 1 || c.HealthPort > 65535 {
 		bad("healthPort", c.HealthPort, "ports are 1-65535")

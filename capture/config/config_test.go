@@ -34,6 +34,11 @@ func TestParse(t *testing.T) {
 		{name: "every problem named", in: `{"version":1,"interfaces":["eth0/1"],"protocols":[{"name":"mongodb","ports":[0]},{"name":"mongodb"}],"kafka":{"brokers":["kafka"],"topic":"a b","tls":{"certFile":"c"},"sasl":{"mechanism":"GSSAPI"}},"healthPort":0}`,
 			fields: []string{"interfaces[0]", "protocols[0].name", "protocols[0].ports[0]", "protocols[1].name", "protocols[1].name", "healthPort",
 				"kafka.brokers[0]", "kafka.topic", "kafka.tls.caFile", "kafka.tls.certFile", "kafka.sasl.mechanism", "kafka.sasl.usernameEnv", "kafka.sasl.passwordEnv"}},
+		{name: "port used by two protocols", in: strings.Replace(valid, `[{"name":"mysql","ports":[3306]}]`, `[{"name":"mysql","ports":[3306]},{"name":"pgsql","ports":[5432,3306]}]`, 1),
+			fields: []string{"protocols[1].ports[1]"}},
+		{name: "privacy", in: strings.Replace(valid, `"flows":true`, `"flows":true,"privacy":{"maxQueryLength":4096,"maskLiterals":true}`, 1)},
+		{name: "negative query length", in: strings.Replace(valid, `"flows":true`, `"flows":true,"privacy":{"maxQueryLength":-1}`, 1),
+			fields: []string{"privacy.maxQueryLength"}},
 		{name: "no protocols", in: strings.Replace(valid, `[{"name":"mysql","ports":[3306]}]`, `[]`, 1), fields: []string{"protocols"}},
 	}
 	for _, tc := range cases {

@@ -44,23 +44,26 @@ func Mask(q string) string {
 }
 
 // Normalize returns the canonical form of q that Fingerprint hashes: literals masked, comments
-// dropped, keywords and identifiers lower-cased, runs of space collapsed, and lists of
+// dropped, keywords and identifiers lower-cased, space kept only between words, and lists of
 // placeholders such as `IN (?, ?, ?)` or `VALUES (?, ?), (?, ?)` folded to one element, so
 // that the same statement with different values or list lengths normalises the same.
 func Normalize(q string) string {
 	var b strings.Builder
 	b.Grow(len(q))
-	space := false
+	// Space is kept only where it separates two words (or literals): "id=1" and "id = 1"
+	// normalise the same.
+	prevWord, space := false, false
 	walk(q, func(kind tokenKind, tok string) {
 		switch kind {
 		case tokSpace, tokComment:
-			space = b.Len() > 0
+			space = true
 			return
 		}
-		if space {
+		word := kind == tokWord || kind == tokLiteral || kind == tokPlaceholder
+		if space && prevWord && word {
 			b.WriteByte(' ')
-			space = false
 		}
+		space, prevWord = false, word
 		switch kind {
 		case tokLiteral, tokPlaceholder:
 			b.WriteByte('?')
@@ -76,7 +79,7 @@ func Normalize(q string) string {
 			b.WriteString(tok)
 		}
 	})
-	return foldLists(strings.TrimSuffix(b.String(), ";"))
+	return foldLists(strings.TrimRight(b.String(), ";"))
 }
 
 // Fingerprint is a 16-hex-digit hash (FNV-1a, 64 bits) of Normalize(q).
@@ -98,9 +101,9 @@ func Truncate(q string, n int) string {
 	return q[:n]
 }
 
-// foldLists rewrites "(?, ?, ?)" to "(?)" and "(?), (?), (?)" to "(?)", repeatedly.
+// foldLists rewrites "(?,?,?)" to "(?)" and "(?),(?),(?)" to "(?)", repeatedly.
 func foldLists(s string) string {
-	for _, r := range [...][2]string{{"?, ?", "?"}, {"?,?", "?"}, {"(?), (?)", "(?)"}, {"(?),(?)", "(?)"}} {
+	for _, r := range [...][2]string{{"?,?", "?"}, {"(?),(?)", "(?)"}} {
 		for strings.Contains(s, r[0]) {
 			s = strings.ReplaceAll(s, r[0], r[1])
 		}
