@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"time"
 	"unicode/utf8"
 
 	"github.com/audit-io/wire-audit/capture/protocols"
@@ -33,42 +34,70 @@ func Detect(first []byte, dir protocols.Dir) bool {
 	return plausibleCommand(first, 2)
 }
 
-// resync looks at the start of data for a point where direction dir can be framed again.
-func (p *Parser) resync(dir protocols.Dir, data []byte) bool {
-	h := &p.half[dir]
-	if dir == protocols.ToServer {
-		if !plausibleCommand(data, 2) {
-			return false
-		}
-		h.reset()
-		h.synced = true
-		return true
-	}
-	t := &p.t
-	if !t.active || t.soft || t.respBytes != 0 || t.state != rsFirst || len(data) < 5 || data[3] != t.nextSeq {
+// resyncClient says whether data, the start of a Data call toward the server, is a point to
+// frame that direction again: it must start with a plausible command packet. Clients write a
+// command at a time, so a segment that follows a gap or starts a mid-stream capture usually
+// begins with one; a command cut across Data calls is missed, never guessed at.
+func (p *Parser) resyncClient(data []byte) bool {
+	if !plausibleCommand(data, 2) {
 		return false
 	}
-	n := le24(data)
-	ok := false
-	switch c := data[4]; {
+	h := &p.half[protocols.ToServer]
+	h.reset()
+	h.synced = true
+	return true
+}
+
+// probeServer collects the first bytes the server sends after a command while that direction
+// is out of sync, and resynchronises there if they open a plausible answer to the command with
+// the expected sequence id. The answer to a command is the only server message whose start
+// is known, and it is tried once, whatever the chunking.
+func (p *Parser) probeServer(data []byte, ts time.Time) {
+	h := &p.half[protocols.ToClient]
+	t := &p.t
+	if !t.active || t.soft || t.probed || t.respBytes != 0 || t.state != rsFirst {
+		h.probeN = 0
+		return
+	}
+	n := copy(h.probe[h.probeN:], data)
+	h.probeN += n
+	if h.probeN < len(h.probe) {
+		return
+	}
+	h.probeN = 0
+	t.probed = true
+	if !plausibleAnswer(h.probe[:], t) {
+		return
+	}
+	h.reset()
+	h.synced = true
+	probe := h.probe
+	p.Data(protocols.ToClient, probe[:], ts)
+	p.Data(protocols.ToClient, data[n:], ts)
+}
+
+// plausibleAnswer says whether b, a packet header and the first payload byte, can open the
+// response to t.
+func plausibleAnswer(b []byte, t *txn) bool {
+	if b[3] != t.nextSeq {
+		return false
+	}
+	n := le24(b)
+	switch c := b[4]; {
 	case c == hdrOK:
-		ok = n >= 7
+		return n >= 7
 	case c == hdrERR:
-		ok = n >= 3
+		return n >= 3
 	case c == hdrEOF:
-		ok = n == 5
+		return n == 5
 	case c == hdrInfile:
-		ok = t.cmd == comQuery && n >= 2
+		return t.cmd == comQuery && n >= 2
 	case c < 0xfb:
-		ok = c > 0 && n <= 2 // column count, and MariaDB's metadata flag
+		return c > 0 && n <= 2 // column count, and MariaDB's metadata flag
 	case c == 0xfc:
-		ok = n == 3 || n == 4
+		return n == 3 || n == 4
 	}
-	if ok {
-		h.reset()
-		h.synced = true
-	}
-	return ok
+	return false
 }
 
 // validCommand says whether a message from the client with sequence id 0 is a command: a

@@ -10,8 +10,8 @@
 //
 // Without the handshake (Conn.MidStream) or after a Gap, a direction is out of sync: the
 // client side resynchronises at the start of a Data call that begins with a plausible command
-// packet, the server side at the start of a Data call that answers the pending command with the
-// expected sequence id. Bytes that do not fit are dropped, never turned into events.
+// packet, the server side on the first bytes after such a command if they open an answer with
+// the expected sequence id. Bytes that do not fit are dropped, never turned into events.
 //
 // Events of transactions whose response is unknown (connection closed, capture gap, a new
 // command before the answer) are still emitted, with status Error and error.message saying
@@ -94,6 +94,9 @@ func New(c *protocols.Conn, opts *protocols.Options, sink protocols.Sink) protoc
 // half frames one direction into messages.
 type half struct {
 	synced bool
+	// probe collects the first bytes of a possible answer while out of sync (server side).
+	probe  [5]byte
+	probeN int
 	hdr    [4]byte
 	hdrN   int
 	left   int  // payload bytes of the current packet still to come
@@ -111,7 +114,7 @@ type half struct {
 }
 
 func (h *half) reset() {
-	h.hdrN, h.left, h.cont, h.inMsg = 0, 0, false, false
+	h.hdrN, h.left, h.cont, h.inMsg, h.probeN = 0, 0, false, false, 0
 	h.buf = h.buf[:0]
 	if cap(h.buf) > bufRelease {
 		h.buf = nil
@@ -138,8 +141,14 @@ func (p *Parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
 		return
 	}
 	h := &p.half[dir]
-	if !h.synced && !p.resync(dir, data) {
-		return
+	if !h.synced {
+		if dir == protocols.ToClient {
+			p.probeServer(data, ts)
+			return
+		}
+		if !p.resyncClient(data) {
+			return
+		}
 	}
 	for len(data) > 0 && h.synced && p.phase != phaseDead {
 		if h.hdrN == 0 && !h.inMsg && len(data) >= 4 {

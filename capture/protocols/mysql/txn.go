@@ -26,6 +26,8 @@ const (
 // half-duplex: one command at a time, so one txn per connection.
 type txn struct {
 	active bool
+	// probed says the server side already tried to resynchronise on this command's answer.
+	probed bool
 	// soft means the response is complete unless an optional EOF packet follows (prepare
 	// responses when the EOF mode is unknown): the next command ends it normally.
 	soft bool
