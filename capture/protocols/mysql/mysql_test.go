@@ -48,7 +48,7 @@ func summary(ev *event.Event) string {
 	if ev.Query != "" {
 		q := ev.Query
 		if len(q) > 41 {
-			q = q[:41] + "..."
+			q = string(trimRune([]byte(q[:41]))) + "..."
 		}
 		fmt.Fprintf(&b, " q=%q", q)
 	}
