@@ -55,7 +55,9 @@ type Parser struct {
 	user *event.User
 	db   *event.DB
 
+	// t is the command the server answers next; queue holds the commands sent after it.
 	t     txn
+	queue []txn
 	stmts stmtCache
 }
 
@@ -256,9 +258,7 @@ func (p *Parser) lostSync(dir protocols.Dir, reason string) {
 	h := &p.half[dir]
 	h.reset()
 	h.synced = false
-	if p.t.active {
-		p.abort(reason)
-	}
+	p.abortAll(reason)
 	if p.phase != phaseDead {
 		p.phase = phaseCommand
 	}
@@ -274,16 +274,10 @@ func (p *Parser) Gap(dir protocols.Dir, n int, ts time.Time) {
 
 // Close implements protocols.StreamParser.
 func (p *Parser) Close(ts time.Time) {
-	if p.phase != phaseDead && p.t.active {
-		switch {
-		case p.t.soft:
-			p.finish()
-		case p.t.respBytes == 0:
-			p.abort("no response")
-		default:
-			p.abort("connection closed before the response was complete")
-		}
+	if p.phase != phaseDead && p.t.active && p.t.respBytes != 0 {
+		p.abort("connection closed before the response was complete")
 	}
+	p.abortAll("no response")
 	p.phase = phaseDead
 	p.half[0].buf, p.half[1].buf = nil, nil
 	p.stmts.init()

@@ -124,60 +124,102 @@ func (p *Parser) onLogin(m *message, l login) {
 		nextSeq: m.lastSeq + 1, state: rsAuth}
 }
 
-// onCommand starts the transaction of a client command (sequence id 0).
+// maxPipeline bounds the commands a client sends before their answers. MariaDB connectors
+// pipeline COM_STMT_PREPARE with the COM_STMT_EXECUTE of the statement it is preparing; past
+// the bound the oldest command is given up as unanswered.
+const maxPipeline = 8
+
+// onCommand starts the transaction of a client command (sequence id 0), or queues it behind
+// the commands still waiting for their answers: the server answers in order.
 func (p *Parser) onCommand(m *message) {
-	t := &p.t
-	if t.active {
+	if t := &p.t; t.active {
 		switch {
 		case t.soft:
 			p.finish()
 		case t.cmd == cmdLogin:
 			t.active = false // the login answer was not seen; nothing to report
-		default:
-			p.abort("no response")
 		}
 	}
 	b := m.payload
 	cmd := b[0]
-	*t = txn{active: true, cmd: cmd, start: m.start, end: m.end, reqBytes: uint64(m.wire),
+	nt := txn{active: true, cmd: cmd, start: m.start, end: m.end, reqBytes: uint64(m.wire),
 		nextSeq: m.lastSeq + 1}
 	body := b[1:]
 	switch cmd {
 	case comQuery, comStmtPrepare:
-		t.query, t.queryCut = text(body, m.cut())
+		nt.query, nt.queryCut = text(body, m.cut())
 	case comInitDB:
-		t.db, _ = text(body, m.cut())
+		nt.db, _ = text(body, m.cut())
 	case comStmtExecute, comStmtFetch, comStmtReset, comStmtBulkExecute, comStmtClose, comStmtSendLongData:
 		if len(body) < 4 {
-			t.active = false
 			return
 		}
-		t.stmtID, t.hasStmt = le32(body), true
-		if cmd == comStmtClose {
-			p.stmts.remove(t.stmtID)
-		}
-		t.stmt = p.stmts.get(t.stmtID)
+		nt.stmtID, nt.hasStmt = le32(body), true
 		if cmd == comStmtFetch {
-			t.state = rsRows
+			nt.state = rsRows
 		}
 	case comChangeUser:
 		if user, rest, ok := cstring(body); ok {
-			t.user = string(user)
+			nt.user = string(user)
 			// auth data (1-byte length), then the database
 			if len(rest) > 0 && len(rest)-1 >= int(rest[0]) {
 				if db, _, ok := cstring(rest[1+int(rest[0]):]); ok {
-					t.db = string(db)
+					nt.db = string(db)
 				}
 			}
 		}
-		t.state = rsAuth
+		nt.state = rsAuth
 	}
-	switch cmd {
-	case comQuit:
-		t.end = m.end
-		p.finish()
-	case comStmtClose, comStmtSendLongData:
+	if p.t.active {
+		if len(p.queue) == maxPipeline {
+			p.abort("no response")
+		}
+		p.queue = append(p.queue, nt)
+		return
+	}
+	p.t = nt
+	p.activate()
+}
+
+// activate runs when p.t becomes the command the server answers next: statement ids are
+// resolved now, after the answers to the commands before it (a pipelined prepare) were read.
+// Commands without an answer end here.
+func (p *Parser) activate() {
+	t := &p.t
+	switch t.cmd {
+	case comStmtClose:
+		p.stmts.remove(t.stmtID)
 		t.active = false // no response, and nothing worth an event
+		p.next()
+		return
+	case comStmtSendLongData:
+		t.active = false
+		p.next()
+		return
+	case comQuit:
+		p.finish()
+		return
+	}
+	if t.hasStmt {
+		t.stmt = p.stmts.get(t.stmtID)
+	}
+}
+
+// next makes the oldest queued command the pending one.
+func (p *Parser) next() {
+	if p.t.active || len(p.queue) == 0 {
+		return
+	}
+	p.t = p.queue[0]
+	n := copy(p.queue, p.queue[1:])
+	p.queue = p.queue[:n]
+	p.activate()
+}
+
+// abortAll gives up the pending command and every queued one.
+func (p *Parser) abortAll(reason string) {
+	for p.t.active {
+		p.abort(reason)
 	}
 }
 
@@ -466,6 +508,7 @@ func (p *Parser) finish() {
 	}
 	t.active = false
 	p.sink.Emit(ev)
+	p.next()
 }
 
 // abort emits the pending transaction with what is known, status Error and reason; a login
@@ -475,8 +518,13 @@ func (p *Parser) abort(reason string) {
 	if !t.active {
 		return
 	}
+	if t.soft {
+		p.finish()
+		return
+	}
 	if t.cmd == cmdLogin || reason == "" {
 		t.active = false
+		p.next()
 		return
 	}
 	ev := p.newEvent()
@@ -484,6 +532,7 @@ func (p *Parser) abort(reason string) {
 	ev.Error = &event.Error{Message: reason}
 	t.active = false
 	p.sink.Emit(ev)
+	p.next()
 }
 
 // newEvent builds the event of the pending transaction, status OK.
