@@ -31,7 +31,7 @@ const serverKeep = 4 << 10
 
 // bufRelease is the buffer capacity above which a direction's buffer is dropped after its
 // message, so that one large statement does not pin memory for the life of the connection.
-const bufRelease = 64 << 10
+const bufRelease = 16 << 10
 
 // Parser decodes one connection. It implements protocols.StreamParser.
 type Parser struct {
