@@ -43,11 +43,10 @@ type Parser struct {
 	half [2]half
 
 	phase phase
-	// caps are the capability flags both sides agreed on; capsKnown is false without the
-	// handshake.
-	caps      uint32
-	capsKnown bool
-	srvCaps   uint32
+	// caps are the capability flags both sides agreed on (zero without the handshake);
+	// srvCaps are the server's, from its greeting.
+	caps    uint32
+	srvCaps uint32
 	// eofMode is what the connection showed of CLIENT_DEPRECATE_EOF: from the handshake, or
 	// learned from the first EOF or OK-form terminator when the handshake was missed.
 	eofMode eofMode
