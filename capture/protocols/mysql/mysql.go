@@ -13,6 +13,14 @@
 // packet, the server side on the first bytes after such a command if they open an answer with
 // the expected sequence id. Bytes that do not fit are dropped, never turned into events.
 //
+// The method of an event is the statement's verb for COM_QUERY and for COM_STMT_EXECUTE (whose
+// query is the text of the prepared statement, resolved per connection by statement id), and
+// otherwise the command's name: PREPARE, INIT_DB (db.name is the requested database), PING,
+// QUIT (emitted at once: no answer comes), CHANGE_USER, STMT_FETCH, STMT_RESET, ... A failed
+// login is a LOGIN event with the server's error; a successful one is not an event, but its
+// user and database go on every later event. An SSL request gives one SSL event with
+// tls.requested, and a compressed connection one COMPRESS event; nothing follows either.
+//
 // Events of transactions whose response is unknown (connection closed, capture gap, a new
 // command before the answer) are still emitted, with status Error and error.message saying
 // why, so that the statement is audited.
