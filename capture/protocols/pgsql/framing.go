@@ -141,7 +141,7 @@ func (p *parser) frame(dir int, data []byte, ts time.Time) int {
 		take := min(need, len(data)-off)
 		if r.got < r.keep {
 			k := min(take, r.keep-r.got)
-			r.buf = append(r.buf, data[off:off+k]...)
+			r.buf = append(grow(r.buf, k, r.keep), data[off:off+k]...)
 		}
 		r.got += take
 		off += take
@@ -196,7 +196,7 @@ func (p *parser) resync(dir int, data []byte, ts time.Time) int {
 	r := &p.rd[dir]
 	window := min(resyncWindow, p.limit)
 	n := min(window-len(r.scan), len(data))
-	r.scan = append(r.scan, data[:n]...)
+	r.scan = append(grow(r.scan, n, window), data[:n]...)
 	for r.mode == modeResync {
 		at, ok := findMessage(dir, r.scan, r.scanPos, window)
 		r.scanPos = at
@@ -209,7 +209,7 @@ func (p *parser) resync(dir int, data []byte, ts time.Time) int {
 		r.scanPos = used
 	}
 	if r.mode != modeResync {
-		r.scan, r.scanPos = r.scan[:0], 0
+		r.scan, r.scanPos = nil, 0 // resynchronising is rare: give the window back
 		return n
 	}
 	// Drop what is ruled out; what stays is at most one message that may still prove itself.
@@ -240,4 +240,16 @@ func findMessage(dir int, b []byte, pos, window int) (int, bool) {
 		}
 	}
 	return pos, false
+}
+
+// grow makes room for n more bytes in b without letting its capacity pass limit
+// (len(b)+n <= limit must hold), so that what a reader holds is bounded by its cap.
+func grow(b []byte, n, limit int) []byte {
+	need := len(b) + n
+	if need <= cap(b) {
+		return b
+	}
+	nb := make([]byte, len(b), min(max(2*cap(b), need, 512), limit))
+	copy(nb, b)
+	return nb
 }
