@@ -40,9 +40,14 @@ func summary(ev *event.Event) string {
 	return b.String()
 }
 
+func readSegs(t testing.TB, name string) []protocoltest.Segment {
+	t.Helper()
+	return protocoltest.ReadSegments(t, filepath.Join("testdata", name), testPort)
+}
+
 func replayFile(t testing.TB, name string, opts *protocols.Options) []*event.Event {
 	t.Helper()
-	return protocoltest.Replay(protocoltest.ReadSegments(t, filepath.Join("testdata", name), testPort), New, opts)
+	return protocoltest.Replay(readSegs(t, name), New, opts)
 }
 
 func TestPcaps(t *testing.T) {
@@ -105,7 +110,7 @@ func TestPcaps(t *testing.T) {
 			`OK SELECT rows=1 fields=0 "SELECT count(*) FROM items"`,
 			`OK SELECT rows=1 fields=0 "SELECT name FROM items WHERE id = 2"`,
 			// Bind of the statement closed above.
-			`Error  rows=0 fields=0 code=26000 portal=p_gone note="` + noteNoStatement + `" ""`,
+			`Error  rows=0 fields=0 code=26000 stmt=s_named portal=p_gone note="` + noteNoStatement + `" ""`,
 			`OK SELECT rows=1 fields=0 stmt=s_again "SELECT 42"`,
 			// pgx closes the connection on a context deadline without reading the answer.
 			`Error SELECT rows=0 fields=0 note="` + noteNoResponse + `" "SELECT pg_sleep(3)"`,
@@ -165,8 +170,8 @@ func TestTshark(t *testing.T) {
 	}
 	for _, file := range []string{"simple.pcap", "cancel.pcap", "pgx.pcap", "pgbench_extended.pcap", "pgbench_prepared.pcap", "ssl.pcap"} {
 		t.Run(file, func(t *testing.T) {
-			simple := tsharkQueries(t, file, "Simple query")
-			parsed := tsharkQueries(t, file, "Parse")
+			t.Parallel() // tshark takes seconds per file
+			simple, parsed := tsharkQueries(t, file)
 			var gotSimple []string
 			gotParsed := map[string]bool{}
 			for _, ev := range replayFile(t, file, nil) {
@@ -195,9 +200,9 @@ func TestTshark(t *testing.T) {
 	}
 }
 
-// tsharkQueries returns the query texts of the messages of type typ ("Simple query", "Parse")
-// in the order tshark dissects them.
-func tsharkQueries(t *testing.T, file, typ string) []string {
+// tsharkQueries returns the query texts of the Simple query and of the Parse messages, in the
+// order tshark dissects them.
+func tsharkQueries(t *testing.T, file string) (simple, parsed []string) {
 	t.Helper()
 	out, err := exec.Command("tshark", "-r", filepath.Join("testdata", file), "-d", fmt.Sprintf("tcp.port==%d,pgsql", testPort),
 		"-T", "json", "-e", "pgsql.type", "-e", "pgsql.query").Output()
@@ -215,7 +220,6 @@ func tsharkQueries(t *testing.T, file, typ string) []string {
 	if err := json.Unmarshal(out, &pkts); err != nil {
 		t.Fatalf("tshark json: %v", err)
 	}
-	var qs []string
 	for _, p := range pkts {
 		// Only Simple query and Parse carry pgsql.query, in message order.
 		queries := p.Source.Layers.Query
@@ -226,11 +230,13 @@ func tsharkQueries(t *testing.T, file, typ string) []string {
 			if len(queries) == 0 {
 				t.Fatalf("tshark: %s without query", ty)
 			}
-			if ty == typ {
-				qs = append(qs, queries[0])
+			if ty == "Parse" {
+				parsed = append(parsed, queries[0])
+			} else {
+				simple = append(simple, queries[0])
 			}
 			queries = queries[1:]
 		}
 	}
-	return qs
+	return simple, parsed
 }

@@ -103,9 +103,11 @@ type stmt struct {
 }
 
 type portal struct {
-	st     *stmt
-	fields uint64
-	hasFld bool
+	// stmtName is the statement the portal was bound to; st is nil when its Parse was not seen.
+	stmtName string
+	st       *stmt
+	fields   uint64
+	hasFld   bool
 }
 
 // entry is a client message waiting for its answer.

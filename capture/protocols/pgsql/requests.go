@@ -109,11 +109,13 @@ func (p *parser) enqueue(e entry, ts time.Time) {
 func (p *parser) execute(t *tx, name []byte) {
 	pt := p.portals[string(name)]
 	t.portal = string(name)
+	if pt != nil {
+		t.statement = pt.stmtName
+	}
 	if pt == nil || pt.st == nil {
 		t.note = noteNoStatement
 		return
 	}
-	t.statement = pt.st.name
 	t.query, t.truncated = pt.st.text, pt.st.truncated
 	t.pt = pt
 	if t.query == "" && t.truncated {
@@ -151,7 +153,11 @@ func (p *parser) bind(pname, sname []byte) {
 	}
 	st := p.stmts[string(sname)]
 	if pt := p.portals[string(pname)]; pt != nil {
-		*pt = portal{st: st}
+		name := pt.stmtName
+		if name != string(sname) {
+			name = string(sname)
+		}
+		*pt = portal{st: st, stmtName: name}
 		return
 	}
 	if len(p.portals) >= maxNames {
@@ -160,7 +166,7 @@ func (p *parser) bind(pname, sname []byte) {
 			break
 		}
 	}
-	p.portals[string(pname)] = &portal{st: st}
+	p.portals[string(pname)] = &portal{st: st, stmtName: string(sname)}
 }
 
 // closeObject forgets a statement ('S') or portal ('P') the client closed.
