@@ -119,12 +119,18 @@ func (p *parser) frame(dir int, data []byte, ts time.Time) int {
 				return off
 			}
 			if !p.header(dir, r) {
+				// Rescan from the byte after the bad header's first byte; a client that skipped
+				// the start-up (or whose start-up was not seen) may send a typed message at once,
+				// so a bad start-up header is rescanned from its first byte.
+				from := 1
+				if r.mode == modeStartup {
+					from = 0
+				}
 				p.desync(dir)
 				if whole {
-					// Rescan from the byte after the bad header's first byte.
-					return hdrAt + 1
+					return hdrAt + from
 				}
-				r.scan = append(r.scan[:0], r.hdr[1:hl]...)
+				r.scan = append(r.scan[:0], r.hdr[from:hl]...)
 				r.scanPos = 0
 				return off
 			}

@@ -228,7 +228,7 @@ func TestChunking(t *testing.T) {
 }
 
 // pcapSteps is the first connection of a capture as steps.
-func pcapSteps(t *testing.T, file string) []step {
+func pcapSteps(t testing.TB, file string) []step {
 	segs := readSegs(t, file)
 	var steps []step
 	for _, sg := range segs {
@@ -349,4 +349,15 @@ func TestBounds(t *testing.T) {
 			t.Fatalf("%d events, want every request reported once", len(evs))
 		}
 	})
+}
+
+// TestNoStartup: a connection whose start-up was not seen but that is not flagged mid-stream
+// (its first packet lost, say) still decodes from its first typed message.
+func TestNoStartup(t *testing.T) {
+	evs, _ := run([]step{c(query("SELECT 1")), s(selectAnswer(1)), c(query("SELECT 2")), s(selectAnswer(2))}, false, nil, 0)
+	got := summaries(evs)
+	want := []string{`OK SELECT rows=1 fields=1 "SELECT 1"`, `OK SELECT rows=2 fields=1 "SELECT 2"`}
+	if !slices.Equal(got, want) {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
