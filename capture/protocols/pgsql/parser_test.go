@@ -124,6 +124,17 @@ var convCases = []convCase{
 		want: []string{`OK SSLRequest rows=0 fields=0 tls ""`},
 	},
 	{
+		name:  "GSSENCRequest answered G: one event, nothing after it",
+		steps: []step{c(i32(8), i32(codeGSSENC)), s([]byte{'G'}), c([]byte("encrypted"), query("SELECT 1")), s(selectAnswer(1))},
+		want:  []string{`OK GSSENCRequest rows=0 fields=0 ""`},
+	},
+	{
+		name: "GSSENCRequest answered N: plaintext start-up follows",
+		steps: append([]step{c(i32(8), i32(codeGSSENC)), s([]byte{'N'})},
+			withLogin(c(query("SELECT 1")), s(selectAnswer(1)))...),
+		want: []string{`OK SELECT rows=1 fields=1 "SELECT 1"`},
+	},
+	{
 		name:  "a request open at Close",
 		steps: withLogin(c(query("SELECT pg_sleep(100)"))),
 		want:  []string{`Error SELECT rows=0 fields=0 note="` + noteNoResponse + `" "SELECT pg_sleep(100)"`},
@@ -188,7 +199,7 @@ func TestConversations(t *testing.T) {
 				t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 			for _, ev := range evs {
-				if ev.Method == "StartupMessage" || ev.Method == "SSLRequest" || tc.mid {
+				if ev.Method == "StartupMessage" || ev.Method == "SSLRequest" || ev.Method == "GSSENCRequest" || tc.mid {
 					continue
 				}
 				if ev.User == nil || ev.User.Name != "alice" || ev.DB == nil || ev.DB.Name != "shop" {
@@ -359,5 +370,24 @@ func TestNoStartup(t *testing.T) {
 	want := []string{`OK SELECT rows=1 fields=1 "SELECT 1"`, `OK SELECT rows=2 fields=1 "SELECT 2"`}
 	if !slices.Equal(got, want) {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestOptions: statement text goes through protocols.SetQuery, so masking and the length
+// limit apply to simple and extended statements alike.
+func TestOptions(t *testing.T) {
+	opts := &protocols.Options{MaskLiterals: true, MaxQueryLength: 30}
+	steps := withLogin(c(query("SELECT * FROM users WHERE name = 'alice' AND id = 42")), s(selectAnswer(1)),
+		c(parseMsg("", "UPDATE users SET name = 'bob' WHERE id = 7"), bindMsg("", ""), executeMsg(""), syncMsg()),
+		s(msgOf('1'), msgOf('2'), complete("UPDATE 1"), ready()))
+	evs, _ := run(steps, false, opts, 0)
+	want := []string{"SELECT * FROM users WHERE name", "UPDATE users SET name = ? WHER"}
+	if len(evs) != 2 {
+		t.Fatalf("events: %s", summaries(evs))
+	}
+	for i, ev := range evs {
+		if ev.Query != want[i] || !ev.QueryTruncated || ev.QueryFingerprint == "" {
+			t.Errorf("event %d: query %q truncated=%v fingerprint=%q", i, ev.Query, ev.QueryTruncated, ev.QueryFingerprint)
+		}
 	}
 }

@@ -71,7 +71,8 @@ type parser struct {
 	user *event.User
 	db   *event.DB
 
-	queue []entry // waiting for the server, oldest first
+	queue []entry // waiting for the server, oldest first: a window of qbuf
+	qbuf  []entry
 	// needZ: pairing is lost; server messages are dropped up to the next ReadyForQuery.
 	needZ bool
 	// skipToSync: the server reported an error in an extended-protocol batch whose Sync has
@@ -312,14 +313,22 @@ func (p *parser) push(e entry, ts time.Time) {
 		p.queue = p.queue[:0]
 		p.needZ = true
 	}
+	if len(p.queue) == cap(p.queue) && len(p.queue) < cap(p.qbuf) {
+		// pop moves the start forward: move the live entries back to the front.
+		n := copy(p.qbuf[:cap(p.qbuf)], p.queue)
+		clear(p.qbuf[n:cap(p.qbuf)])
+		p.queue = p.qbuf[:n]
+	}
 	p.queue = append(p.queue, e)
+	if cap(p.queue) > cap(p.qbuf) {
+		p.qbuf = p.queue[:0]
+	}
 }
 
 // pop removes the head of the queue.
 func (p *parser) pop() {
-	copy(p.queue, p.queue[1:])
-	p.queue[len(p.queue)-1] = entry{}
-	p.queue = p.queue[:len(p.queue)-1]
+	p.queue[0] = entry{}
+	p.queue = p.queue[1:]
 }
 
 // emit turns t into an event and hands it to the sink.
