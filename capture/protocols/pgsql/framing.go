@@ -35,9 +35,6 @@ type msg struct {
 	start time.Time
 }
 
-// truncated reports whether body is only a prefix of the message body.
-func (m *msg) truncated() bool { return len(m.body) < m.size }
-
 // reader frames one direction into messages. It keeps at most the kept bytes of one message
 // (bounded by the message limit) plus, while resynchronising, one window.
 type reader struct {
@@ -70,9 +67,6 @@ func (r *reader) loseSync() {
 	r.nhdr, r.got, r.size, r.keep = 0, 0, 0, 0
 	r.buf = r.buf[:0]
 }
-
-// buffered is how many bytes the reader holds on to.
-func (r *reader) buffered() int { return cap(r.buf) + cap(r.scan) }
 
 // feed runs the bytes of one Data call through the reader of dir.
 func (p *parser) feed(dir int, data []byte, ts time.Time) {

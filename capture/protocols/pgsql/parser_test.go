@@ -135,6 +135,10 @@ var convCases = []convCase{
 		want: []string{`OK SELECT rows=1 fields=1 "SELECT 1"`},
 	},
 	{
+		name: "start-up dropped at the password request is not an event",
+		steps: []step{c(startupMsg("alice", "shop")), s(msgOf('R', i32(10), cstr("SCRAM-SHA-256"), []byte{0}))},
+	},
+	{
 		name:  "a request open at Close",
 		steps: withLogin(c(query("SELECT pg_sleep(100)"))),
 		want:  []string{`Error SELECT rows=0 fields=0 note="` + noteNoResponse + `" "SELECT pg_sleep(100)"`},

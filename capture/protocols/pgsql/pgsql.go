@@ -161,7 +161,7 @@ func (p *parser) Gap(dir protocols.Dir, n int, ts time.Time) {
 	d := int(dir) & 1
 	r := &p.rd[d]
 	r.seen += uint64(n)
-	if r.mode == modeOff {
+	if r.mode == modeOff || n <= 0 {
 		return
 	}
 	r.scan, r.scanPos = r.scan[:0], 0
@@ -170,7 +170,7 @@ func (p *parser) Gap(dir protocols.Dir, n int, ts time.Time) {
 
 func (p *parser) Close(ts time.Time) {
 	for _, e := range p.queue {
-		if e.tx == nil {
+		if !reported(e) {
 			continue
 		}
 		if e.tx.answered {
@@ -305,7 +305,7 @@ func (p *parser) answer(b byte, ts time.Time) {
 func (p *parser) push(e entry, ts time.Time) {
 	if len(p.queue) >= maxPending {
 		for _, q := range p.queue {
-			if q.tx != nil {
+			if reported(q) {
 				q.tx.note = noteTooManyQueue
 				p.emit(q.tx, q.tx.start)
 			}
@@ -324,6 +324,11 @@ func (p *parser) push(e entry, ts time.Time) {
 		p.qbuf = p.queue[:0]
 	}
 }
+
+// reported says whether e is reported when it ends without its answer. A start-up is reported
+// only when the server refuses it: clients such as psql routinely drop the connection at the
+// password request and come back with a password.
+func reported(e entry) bool { return e.tx != nil && e.kind != kindStartup }
 
 // pop removes the head of the queue.
 func (p *parser) pop() {

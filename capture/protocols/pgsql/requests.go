@@ -9,11 +9,11 @@ func (p *parser) request(m *msg, ts time.Time) {
 	d := decoder{b: m.body}
 	switch m.typ {
 	case 'Q':
-		text, trunc := p.text(m, &d)
+		text, trunc := sqlText(&d)
 		p.enqueue(entry{kind: 'Q', tx: &tx{query: text, truncated: trunc, start: m.start, reqBytes: uint64(m.wire)}}, ts)
 	case 'P':
 		name, _ := d.cstring()
-		text, trunc := p.text(m, &d)
+		text, trunc := sqlText(&d)
 		p.batch(m)
 		st := p.parse(name, text, trunc)
 		p.enqueue(entry{kind: 'P', st: st}, ts)
@@ -68,9 +68,9 @@ func (p *parser) request(m *msg, ts time.Time) {
 	// 'H' Flush, 'X' Terminate and 'p' (password, SASL) need no answer of their own.
 }
 
-// text reads the NUL-terminated SQL text at d, or what was kept of it for a message larger
+// sqlText reads the NUL-terminated SQL text at d, or what was kept of it for a message larger
 // than the limit; it reports whether the text is cut.
-func (p *parser) text(m *msg, d *decoder) (string, bool) {
+func sqlText(d *decoder) (string, bool) {
 	b, ok := d.cstring()
 	if !ok {
 		// No NUL in what was kept: the message was cut (or is malformed).

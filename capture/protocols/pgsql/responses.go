@@ -214,7 +214,7 @@ func (p *parser) skipBatch(err *tx, ts time.Time) bool {
 // answered them may have been lost.
 func (p *parser) flush(ts time.Time) {
 	for _, e := range p.queue {
-		if e.tx != nil {
+		if reported(e) {
 			e.tx.note = noteNoResponse
 			p.emit(e.tx, e.tx.start)
 		}
