@@ -96,7 +96,7 @@ func valid(dir int, typ byte, b []byte) bool {
 			n := d.int16()
 			return n >= 0 && d.skip(4*n) && d.done()
 		case 'B':
-			return d.name() && d.name() && d.formats() && d.values() && d.formats() && d.done()
+			return d.names(2) && d.formats() && d.values() && d.formats() && d.done()
 		}
 		return false
 	}
@@ -118,7 +118,7 @@ func valid(dir int, typ byte, b []byte) bool {
 	case 'E', 'N':
 		return validNotice(b)
 	case 'S':
-		return d.name() && d.name() && d.done()
+		return d.names(2) && d.done()
 	case 't':
 		n := d.int16()
 		return n >= 0 && d.skip(4*n) && d.done()
@@ -277,6 +277,16 @@ func (d *decoder) cstring() ([]byte, bool) {
 func (d *decoder) name() bool {
 	s, ok := d.cstring()
 	return ok && printable(s)
+}
+
+// names reads n names.
+func (d *decoder) names(n int) bool {
+	for range n {
+		if !d.name() {
+			return false
+		}
+	}
+	return true
 }
 
 // statement reads SQL text strictly: printable and starting with a keyword.

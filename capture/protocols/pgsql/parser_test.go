@@ -135,7 +135,7 @@ var convCases = []convCase{
 		want: []string{`OK SELECT rows=1 fields=1 "SELECT 1"`},
 	},
 	{
-		name: "start-up dropped at the password request is not an event",
+		name:  "start-up dropped at the password request is not an event",
 		steps: []step{c(startupMsg("alice", "shop")), s(msgOf('R', i32(10), cstr("SCRAM-SHA-256"), []byte{0}))},
 	},
 	{
