@@ -101,6 +101,16 @@ type stmt struct {
 	text      string
 	truncated bool
 	fields    uint64
+	// q is what protocols.SetQuery made of the text of a named statement, worked out at its
+	// first Execute and reused by the next ones: a prepared statement runs many times, with
+	// the same fingerprint. (Unnamed statements are mostly parsed anew for each Execute.)
+	q *queryInfo
+}
+
+// queryInfo is the part of an event that protocols.SetQuery fills.
+type queryInfo struct {
+	method, query, fingerprint string
+	truncated                  bool
 }
 
 type portal struct {
@@ -140,8 +150,9 @@ type tx struct {
 	note      string
 	tls       bool
 	// pt is the portal an Execute ran: a Describe answered after the Execute was queued
-	// gives its field count.
+	// gives its field count. st is its statement.
 	pt *portal
+	st *stmt
 }
 
 func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
@@ -340,7 +351,15 @@ func (p *parser) pop() {
 func (p *parser) emit(t *tx, end time.Time) {
 	ev := protocols.NewEvent(p.conn, event.TypePgSQL, t.start)
 	ev.Method = t.method
-	protocols.SetQuery(ev, t.query, p.opts)
+	if st := t.st; st != nil && st.name != "" && ev.Method == "" {
+		if st.q == nil {
+			protocols.SetQuery(ev, st.text, p.opts)
+			st.q = &queryInfo{ev.Method, ev.Query, ev.QueryFingerprint, ev.QueryTruncated}
+		}
+		ev.Method, ev.Query, ev.QueryFingerprint, ev.QueryTruncated = st.q.method, st.q.query, st.q.fingerprint, st.q.truncated
+	} else {
+		protocols.SetQuery(ev, t.query, p.opts)
+	}
 	if t.truncated {
 		ev.QueryTruncated = true
 	}

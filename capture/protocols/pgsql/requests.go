@@ -117,7 +117,7 @@ func (p *parser) execute(t *tx, name []byte) {
 		return
 	}
 	t.query, t.truncated = pt.st.text, pt.st.truncated
-	t.pt = pt
+	t.pt, t.st = pt, pt.st
 	if t.query == "" && t.truncated {
 		t.note = noteNoStatement
 	}
