@@ -1,0 +1,395 @@
+// Package pgsql decodes the PostgreSQL frontend/backend protocol (version 3) of one TCP
+// connection into audit events: one per simple Query, one per extended-protocol Execute (with
+// the statement text resolved through Bind and Parse), one for an SSLRequest the server
+// accepts, a CancelRequest, and a failed start-up.
+//
+// Pairing. Every client message that the server answers is queued with what it expects
+// back; server messages complete the entry at the head of the queue. A message that does not
+// fit the head, a gap or a desynchronised server stream means pairing is lost: server messages
+// are dropped until the next ReadyForQuery, and every request still queued then is emitted as
+// not answered. Responses are never guessed onto a request.
+//
+// Multiple results. A Query string holding several statements is one message and one event:
+// num_rows is the sum of the row counts of its CommandComplete tags, num_fields the field
+// count of its last RowDescription, and the first ErrorResponse sets the error fields.
+//
+// Close. Requests still open when the connection closes are emitted with what is known of
+// their response, status Error and error.message saying the response was not (fully) seen.
+package pgsql
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/audit-io/wire-audit/capture/event"
+	"github.com/audit-io/wire-audit/capture/protocols"
+)
+
+// Per-connection bounds.
+const (
+	// maxPending bounds the client messages that wait for an answer.
+	maxPending = 1024
+	// maxNames bounds the prepared statements and the portals remembered, each.
+	maxNames = 256
+)
+
+// Kinds of queue entries besides the message types of the client messages they stand for.
+const (
+	kindStartup = 0x01 // StartupMessage: authentication up to the first ReadyForQuery
+	kindLost    = 0x02 // client bytes were lost: absorbs server messages up to a ReadyForQuery
+)
+
+// Messages of error.message.
+const (
+	noteNoResponse   = "response not captured"
+	notePartial      = "connection closed before the response was complete"
+	noteSkipped      = "not executed: the server skipped it after an earlier error in the same batch"
+	noteNoStatement  = "statement text unknown: not prepared in the captured part of the connection"
+	noteTooManyQueue = "response not tracked: too many requests in flight"
+)
+
+// New returns the parser of one PostgreSQL connection; it is a protocols.Factory.
+func New(c *protocols.Conn, opts *protocols.Options, sink protocols.Sink) protocols.StreamParser {
+	p := &parser{conn: c, opts: opts, sink: sink, limit: max(opts.MessageLimit(), 64)}
+	if c.MidStream {
+		p.rd[toServer].mode = modeResync
+		p.rd[toClient].mode = modeResync
+		p.needZ = true
+	} else {
+		p.rd[toServer].mode = modeStartup
+	}
+	return p
+}
+
+type parser struct {
+	conn  *protocols.Conn
+	opts  *protocols.Options
+	sink  protocols.Sink
+	limit int
+	rd    [2]reader
+
+	user *event.User
+	db   *event.DB
+
+	queue []entry // waiting for the server, oldest first: a window of qbuf
+	qbuf  []entry
+	// needZ: pairing is lost; server messages are dropped up to the next ReadyForQuery.
+	needZ bool
+	// skipToSync: the server reported an error in an extended-protocol batch whose Sync has
+	// not been seen yet; it skips every client message up to that Sync.
+	skipToSync bool
+	// The Parse/Bind/Describe messages since the last Execute belong to the next Execute.
+	batchStart time.Time
+	batchBytes uint64
+	// carry counts server bytes answering messages that have no event (ParseComplete...),
+	// given to the next event that gets an answer.
+	carry uint64
+	// copyIn is the transaction whose COPY FROM STDIN data the client is sending.
+	copyIn *tx
+
+	stmts   map[string]*stmt
+	portals map[string]*portal
+	// stored is the statement text held in stmts, bounded by the message limit.
+	stored int
+	// sslStart is when the client asked for TLS or GSS encryption; gss says which.
+	sslStart time.Time
+	gss      bool
+}
+
+type stmt struct {
+	name      string
+	text      string
+	truncated bool
+	fields    uint64
+	// q is what protocols.SetQuery made of the text of a named statement, worked out at its
+	// first Execute and reused by the next ones: a prepared statement runs many times, with
+	// the same fingerprint. (Unnamed statements are mostly parsed anew for each Execute.)
+	q *queryInfo
+}
+
+// queryInfo is the part of an event that protocols.SetQuery fills.
+type queryInfo struct {
+	method, query, fingerprint string
+	truncated                  bool
+}
+
+type portal struct {
+	// stmtName is the statement the portal was bound to; st is nil when its Parse was not seen.
+	stmtName string
+	st       *stmt
+	fields   uint64
+	hasFld   bool
+}
+
+// entry is a client message waiting for its answer.
+type entry struct {
+	kind byte
+	tx   *tx
+	st   *stmt   // Parse: the statement (for a failed Parse with no Execute); Describe 'S'
+	pt   *portal // Describe 'P'
+}
+
+// tx is one transaction on its way to becoming an event.
+type tx struct {
+	method    string
+	query     string
+	truncated bool
+	statement string
+	portal    string
+	start     time.Time
+	reqBytes  uint64
+	respBytes uint64
+	answered  bool
+	rows      uint64 // sum of completed results
+	curRows   uint64 // DataRows of the current result
+	fields    uint64
+	failed    bool
+	errCode   string
+	errMsg    string
+	errSev    string
+	note      string
+	tls       bool
+	// pt is the portal an Execute ran: a Describe answered after the Execute was queued
+	// gives its field count. st is its statement.
+	pt *portal
+	st *stmt
+}
+
+func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
+	d := int(dir) & 1
+	r := &p.rd[d]
+	if d == toClient && r.seen == 0 && p.conn.MidStream && len(p.queue) > 0 {
+		// The server said nothing since capture began and a request is already waiting:
+		// its next byte starts the answer to that request.
+		p.needZ = false
+		r.mode = modeTyped
+	}
+	r.seen += uint64(len(data))
+	p.feed(d, data, ts)
+}
+
+func (p *parser) Gap(dir protocols.Dir, n int, ts time.Time) {
+	d := int(dir) & 1
+	r := &p.rd[d]
+	r.seen += uint64(n)
+	if r.mode == modeOff || n <= 0 {
+		return
+	}
+	r.scan, r.scanPos = r.scan[:0], 0
+	p.desync(d)
+}
+
+func (p *parser) Close(ts time.Time) {
+	for _, e := range p.queue {
+		if !reported(e) {
+			continue
+		}
+		if e.tx.answered {
+			e.tx.note = notePartial
+		} else {
+			e.tx.note = noteNoResponse
+		}
+		p.emit(e.tx, e.tx.start)
+	}
+	p.queue = p.queue[:0]
+	p.rd[0].mode, p.rd[1].mode = modeOff, modeOff
+}
+
+// desync puts the reader of dir into resynchronisation. Lost server bytes lose the pairing;
+// lost client bytes leave answers the queue does not expect.
+func (p *parser) desync(dir int) {
+	p.rd[dir].loseSync()
+	if dir == toClient {
+		p.needZ = true
+		return
+	}
+	p.clientLost()
+}
+
+// clientLost records that client messages were lost or could not be read: the server will
+// answer messages that are not in the queue.
+func (p *parser) clientLost() {
+	p.batchStart, p.batchBytes = time.Time{}, 0
+	open := p.skipToSync
+	p.skipToSync = false
+	if n := len(p.queue); n > 0 && p.copyIn == nil {
+		switch p.queue[n-1].kind {
+		case 'Q', 'S', 'F', kindStartup, kindLost:
+		default:
+			open = true // a batch without its Sync yet
+		}
+	}
+	if open {
+		p.push(entry{kind: kindLost}, time.Time{})
+	}
+}
+
+// message handles one complete message of direction dir; ts is when its last byte arrived.
+func (p *parser) message(dir int, m *msg, ts time.Time) {
+	if dir == toServer {
+		if m.typ == 0 {
+			p.startup(m, ts)
+		} else {
+			p.request(m, ts)
+		}
+		return
+	}
+	p.response(m, ts)
+}
+
+// startup handles the client's untyped start-up messages.
+func (p *parser) startup(m *msg, ts time.Time) {
+	r := &p.rd[toServer]
+	if len(m.body) < 4 {
+		p.desync(toServer)
+		return
+	}
+	code := binary.BigEndian.Uint32(m.body)
+	switch {
+	case (code == codeSSL || code == codeGSSENC) && m.size == 4:
+		p.sslStart, p.gss = m.start, code == codeGSSENC
+		p.rd[toClient].mode = modeAnswer
+	case code == codeCancel && m.size == 12:
+		p.emit(&tx{method: "CancelRequest", start: m.start, reqBytes: uint64(m.wire)}, ts)
+		r.mode = modeOff
+	case code>>16 == 3 && code&0xffff <= 2:
+		p.startupParams(m.body[4:])
+		r.mode = modeTyped
+		p.push(entry{kind: kindStartup, tx: &tx{method: "StartupMessage", start: m.start, reqBytes: uint64(m.wire)}}, ts)
+	default:
+		p.desync(toServer)
+	}
+}
+
+func (p *parser) startupParams(b []byte) {
+	d := decoder{b: b}
+	var user, db string
+	for {
+		k, ok := d.cstring()
+		if !ok || len(k) == 0 {
+			break
+		}
+		v, ok := d.cstring()
+		if !ok {
+			break
+		}
+		switch string(k) {
+		case "user":
+			user = string(v)
+		case "database":
+			db = string(v)
+		}
+	}
+	if db == "" {
+		db = user // the server's default
+	}
+	if user != "" {
+		p.user = &event.User{Name: user}
+	}
+	if db != "" {
+		p.db = &event.DB{Name: db}
+	}
+}
+
+// answer handles the server's one-byte answer to SSLRequest or GSSENCRequest.
+func (p *parser) answer(b byte, ts time.Time) {
+	srv := &p.rd[toClient]
+	switch {
+	case b == 'S' && !p.gss, b == 'G' && p.gss:
+		t := &tx{method: "SSLRequest", start: p.sslStart, reqBytes: 8, respBytes: 1, answered: true, tls: !p.gss}
+		if p.gss {
+			t.method = "GSSENCRequest"
+		}
+		p.emit(t, ts)
+		// Everything after this is encrypted.
+		srv.mode, p.rd[toServer].mode = modeOff, modeOff
+	case b == 'N':
+		srv.mode = modeTyped
+	default:
+		// Not an answer (an old server's ErrorResponse, or garbage): frame it as a message.
+		srv.mode = modeTyped
+		srv.hdr[0], srv.nhdr, srv.start = b, 1, ts
+	}
+}
+
+// push queues e, bounding the queue.
+func (p *parser) push(e entry, ts time.Time) {
+	if len(p.queue) >= maxPending {
+		for _, q := range p.queue {
+			if reported(q) {
+				q.tx.note = noteTooManyQueue
+				p.emit(q.tx, q.tx.start)
+			}
+		}
+		p.queue = p.queue[:0]
+		p.needZ = true
+	}
+	if len(p.queue) == cap(p.queue) && len(p.queue) < cap(p.qbuf) {
+		// pop moves the start forward: move the live entries back to the front.
+		n := copy(p.qbuf[:cap(p.qbuf)], p.queue)
+		clear(p.qbuf[n:cap(p.qbuf)])
+		p.queue = p.qbuf[:n]
+	}
+	p.queue = append(p.queue, e)
+	if cap(p.queue) > cap(p.qbuf) {
+		p.qbuf = p.queue[:0]
+	}
+}
+
+// reported says whether e is reported when it ends without its answer. A start-up is reported
+// only when the server refuses it: clients such as psql routinely drop the connection at the
+// password request and come back with a password.
+func reported(e entry) bool { return e.tx != nil && e.kind != kindStartup }
+
+// pop removes the head of the queue.
+func (p *parser) pop() {
+	p.queue[0] = entry{}
+	p.queue = p.queue[1:]
+}
+
+// emit turns t into an event and hands it to the sink.
+func (p *parser) emit(t *tx, end time.Time) {
+	ev := protocols.NewEvent(p.conn, event.TypePgSQL, t.start)
+	ev.Method = t.method
+	if st := t.st; st != nil && st.name != "" && ev.Method == "" {
+		if st.q == nil {
+			protocols.SetQuery(ev, st.text, p.opts)
+			st.q = &queryInfo{ev.Method, ev.Query, ev.QueryFingerprint, ev.QueryTruncated}
+		}
+		ev.Method, ev.Query, ev.QueryFingerprint, ev.QueryTruncated = st.q.method, st.q.query, st.q.fingerprint, st.q.truncated
+	} else {
+		protocols.SetQuery(ev, t.query, p.opts)
+	}
+	if t.truncated {
+		ev.QueryTruncated = true
+	}
+	ev.User, ev.DB = p.user, p.db
+	if t.fields == 0 && t.pt != nil {
+		if t.pt.hasFld {
+			t.fields = t.pt.fields
+		} else if t.pt.st != nil {
+			t.fields = t.pt.st.fields
+		}
+	}
+	ev.PgSQL = &event.PgSQL{
+		NumRows:       t.rows + t.curRows,
+		NumFields:     t.fields,
+		ErrorCode:     t.errCode,
+		ErrorMessage:  t.errMsg,
+		ErrorSeverity: t.errSev,
+		Statement:     t.statement,
+		Portal:        t.portal,
+	}
+	ev.Status = event.StatusOK
+	if t.failed || t.note != "" && t.note != noteNoStatement {
+		ev.Status = event.StatusError
+	}
+	if t.note != "" {
+		ev.Error = &event.Error{Message: t.note}
+	}
+	if t.tls {
+		ev.TLS = &event.TLS{Requested: true}
+	}
+	protocols.Finish(ev, end, t.reqBytes, t.respBytes)
+	p.sink.Emit(ev)
+}
