@@ -75,7 +75,15 @@ manifests-check: kustomize ## Check that the kustomize manifests build.
 .PHONY: build
 build: ## Build the webhook manager and the capture sidecar into bin/.
 	go build -o $(LOCALBIN)/webhook ./cmd/webhook
-	CGO_ENABLED=0 go build -o $(LOCALBIN)/capture ./cmd/capture
+	$(MAKE) capture
+
+# gopacket's afpacket needs cgo (for the kernel's tpacket structs), so the sidecar links glibc
+# statically; netgo/osusergo keep the resolver and user lookups in pure Go.
+CAPTURE_BUILD_FLAGS ?= -tags netgo,osusergo -ldflags '-s -w -linkmode external -extldflags "-static"'
+
+.PHONY: capture
+capture: ## Build the capture sidecar as one static binary into bin/capture.
+	CGO_ENABLED=1 go build $(CAPTURE_BUILD_FLAGS) -o $(LOCALBIN)/capture ./cmd/capture
 
 .PHONY: clean
 clean: ## Remove build outputs and coverage files (keeps tools and the envtest binaries).

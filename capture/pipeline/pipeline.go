@@ -232,7 +232,9 @@ func (p *Pipeline) tcp(pkt *decode.Packet, ts time.Time) {
 	h := &c.half[dir]
 	before := h.Stats
 	h.Segment(dir, pkt.Seq, pkt.SYN, pkt.FIN, pkt.Payload, ts, c.receiver, &p.limits, &p.budget)
-	p.stats.Retransmissions.Add(h.Retransmissions - before.Retransmissions)
+	if r := h.Retransmissions - before.Retransmissions; r > 0 {
+		p.stats.Retransmissions.Add(r)
+	}
 	if g := h.Gaps - before.Gaps; g > 0 {
 		p.stats.Gaps.Add(g)
 		p.stats.GapBytes.Add(h.GapBytes - before.GapBytes)

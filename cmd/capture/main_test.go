@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,7 +42,7 @@ func TestEffectiveConfig(t *testing.T) {
 	write(cfgPath, `{"version":1,"protocols":[{"name":"mysql","ports":[3306]}],"flows":true,"kafka":{"brokers":["k:9092"],"topic":"t"},"healthPort":15099,"kubernetes":{"namespace":"shop","labels":{"app":"old"}}}`)
 	write(labelsPath, "app=\"new\"\nteam=\"payments\"\n")
 
-	cfg, err := effectiveConfig(cfgPath, labelsPath, identity{podName: "api-x1", namespace: "shop", podUID: "uid-1", nodeName: "node-a"})
+	cfg, err := effectiveConfig(options{configPath: cfgPath, labelsPath: labelsPath}, identity{podName: "api-x1", namespace: "shop", podUID: "uid-1", nodeName: "node-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,17 +54,60 @@ func TestEffectiveConfig(t *testing.T) {
 		t.Errorf("labels = %v, want the live labels file to win", k.Labels)
 	}
 
-	def, err := effectiveConfig("", "", identity{})
+	def, err := effectiveConfig(options{}, identity{})
 	if err != nil || len(def.Protocols) != 5 {
 		t.Errorf("no config: %+v, %v; want every protocol on", def.Protocols, err)
 	}
 
 	write(cfgPath, `{"version":1,"protocols":[{"name":"oracle"}],"healthPort":15099,"kafka":{"topic":"t"}}`)
-	if _, err := effectiveConfig(cfgPath, "", identity{}); err == nil || !strings.Contains(err.Error(), "protocols[0].name") || !strings.Contains(err.Error(), cfgPath) {
+	if _, err := effectiveConfig(options{configPath: cfgPath}, identity{}); err == nil || !strings.Contains(err.Error(), "protocols[0].name") || !strings.Contains(err.Error(), cfgPath) {
 		t.Errorf("bad config: err = %v, want the file and field named", err)
 	}
 	write(labelsPath, "app=new\n")
-	if _, err := effectiveConfig("", labelsPath, identity{}); err == nil || !strings.Contains(err.Error(), "labels line 1") {
+	if _, err := effectiveConfig(options{labelsPath: labelsPath}, identity{}); err == nil || !strings.Contains(err.Error(), "labels line 1") {
 		t.Errorf("bad labels: err = %v", err)
+	}
+}
+
+func TestFlagsOverrideConfig(t *testing.T) {
+	cfgPath := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(cfgPath, []byte(`{"version":1,"interfaces":["eth0"],"protocols":[{"name":"mysql","ports":[3306]}],"flows":true,"kafka":{"topic":"t"},"healthPort":15099}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := options{configPath: cfgPath, interfaces: "net1, eth0", maxQueryLength: 64, maskLiterals: true, flows: false,
+		set: map[string]bool{"interfaces": true, "max-query-length": true, "mask-literals": true, "flows": true}}
+	cfg, err := effectiveConfig(o, identity{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Interfaces, ",") != "net1,eth0" || cfg.Privacy.MaxQueryLength != 64 || !cfg.Privacy.MaskLiterals || cfg.Flows {
+		t.Errorf("flags did not override the file: %+v", cfg)
+	}
+	// A flag left unset keeps the file's value.
+	cfg, err = effectiveConfig(options{configPath: cfgPath, set: map[string]bool{}}, identity{})
+	if err != nil || !cfg.Flows || cfg.Interfaces[0] != "eth0" {
+		t.Errorf("unset flags changed the config: %+v %v", cfg, err)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"negative query length", []string{"--max-query-length", "-1"}, "privacy.maxQueryLength"},
+		{"bad interface", []string{"--interfaces", "eth0/x"}, "interfaces[0]"},
+		{"unknown output", []string{"--output", "syslog"}, `--output "syslog"`},
+		{"stray argument", []string{"eth0"}, "unexpected arguments"},
+		{"missing pcap", []string{"--pcap", "/nonexistent.pcap"}, "/nonexistent.pcap"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(tc.args, slog.New(slog.DiscardHandler))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("run(%q) = %v, want an error naming %q", tc.args, err, tc.want)
+			}
+		})
 	}
 }

@@ -1,0 +1,16 @@
+// Package all lists the protocol parsers built into the sidecar, by the protocol names of the
+// capture config.
+package all
+
+import (
+	"github.com/audit-io/wire-audit/capture/config"
+	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/mysql"
+	"github.com/audit-io/wire-audit/capture/protocols/pgsql"
+)
+
+// Factories maps a config protocol name to its parser.
+var Factories = map[string]protocols.Factory{
+	config.MySQL: mysql.New,
+	config.PgSQL: pgsql.New,
+}
