@@ -47,10 +47,10 @@ type runner struct {
 	err      error
 }
 
-func (r *runner) Helper()                          {}
-func (r *runner) Context() context.Context         { return r.ctx }
-func (r *runner) Logf(format string, args ...any)  { r.logf(format, args...) }
-func (r *runner) Cleanup(f func())                 { r.mu.Lock(); r.cleanups = append(r.cleanups, f); r.mu.Unlock() }
+func (r *runner) Helper()                           {}
+func (r *runner) Context() context.Context          { return r.ctx }
+func (r *runner) Logf(format string, args ...any)   { r.logf(format, args...) }
+func (r *runner) Cleanup(f func())                  { r.mu.Lock(); r.cleanups = append(r.cleanups, f); r.mu.Unlock() }
 func (r *runner) Fatalf(format string, args ...any) { r.stop(fmt.Errorf(format, args...)) }
 func (r *runner) Skipf(format string, args ...any) {
 	r.stop(fmt.Errorf("%w: %s", ErrSkipped, fmt.Sprintf(format, args...)))
