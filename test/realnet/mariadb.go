@@ -2,23 +2,13 @@ package realnet
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
-)
-
-// Credentials of the account that every server of this package creates for the tests.
-const (
-	User     = "app"
-	Password = "secret"
-	Database = "audit"
 )
 
 // MariaDBOptions configures StartMariaDB. The zero value is ready to use.
@@ -32,13 +22,8 @@ type MariaDBOptions struct {
 // MariaDB is a mariadbd running in the peer namespace of a pair, listening on the peer's IPv4
 // and IPv6 addresses, with plain-text connections only (no TLS is configured).
 type MariaDB struct {
-	Addr     string // host:port on the peer's IPv4 address, for dialling from the pod
-	Addr6    string // the same on the peer's IPv6 address
-	Port     int
-	User     string // "app", with all privileges on Database, authenticating with mysql_native_password
-	Password string
-	Database string
-	Socket   string // unix socket, where root can log in without a password
+	Endpoint
+	Socket string // unix socket, where root can log in without a password
 
 	pair   *Pair
 	client string
@@ -55,10 +40,8 @@ func StartMariaDB(t TB, pair *Pair, opts MariaDBOptions) *MariaDB {
 	server := lookPath(t, "mariadbd", "mysqld", "/usr/sbin/mariadbd")
 	installDB := lookPath(t, "mariadb-install-db", "mysql_install_db")
 	m := &MariaDB{
-		Addr:  net.JoinHostPort(pair.PeerIP.String(), strconv.Itoa(opts.Port)),
-		Addr6: net.JoinHostPort(pair.PeerIP6.String(), strconv.Itoa(opts.Port)),
-		Port:  opts.Port, User: User, Password: Password, Database: Database,
-		pair: pair, client: lookPath(t, "mariadb", "mysql"),
+		Endpoint: newEndpoint(pair, opts.Port),
+		pair:     pair, client: lookPath(t, "mariadb", "mysql"),
 	}
 	dir := shortTempDir(t, "rn-my-")
 	data := filepath.Join(dir, "data")
@@ -107,26 +90,4 @@ func (m *MariaDB) RunClient(sql string) (string, error) {
 		"--host="+m.pair.PeerIP.String(), "--port="+strconv.Itoa(m.Port),
 		"--user="+m.User, "--password="+m.Password, "--database="+m.Database)
 	return runWithInput("mariadb", cmd, sql, time.Minute)
-}
-
-// runWithInput runs cmd with stdin, bounded by timeout, and returns stdout. Errors are
-// prefixed with name and include stderr.
-func runWithInput(name string, cmd *exec.Cmd, stdin string, timeout time.Duration) (string, error) {
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	timer := time.AfterFunc(timeout, func() { _ = cmd.Process.Kill() })
-	defer timer.Stop()
-	if err := cmd.Wait(); err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return stdout.String(), fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(stderr.String()))
-		}
-		return stdout.String(), fmt.Errorf("%s: %w", name, err)
-	}
-	return stdout.String(), nil
 }

@@ -3,7 +3,6 @@ package realnet
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -31,12 +30,7 @@ type PostgresOptions struct {
 // Postgres is a postgres server running as the postgres system user in the peer namespace of a
 // pair, listening on the peer's IPv4 and IPv6 addresses, with ssl=off.
 type Postgres struct {
-	Addr      string // host:port on the peer's IPv4 address
-	Addr6     string
-	Port      int
-	User      string // "app", owner of Database
-	Password  string
-	Database  string
+	Endpoint
 	SocketDir string // unix socket directory, where postgres can log in without a password
 
 	pair *Pair
@@ -57,10 +51,8 @@ func StartPostgres(t TB, pair *Pair, opts PostgresOptions) *Postgres {
 		opts.Auth = "scram-sha-256"
 	}
 	p := &Postgres{
-		Addr:  net.JoinHostPort(pair.PeerIP.String(), strconv.Itoa(opts.Port)),
-		Addr6: net.JoinHostPort(pair.PeerIP6.String(), strconv.Itoa(opts.Port)),
-		Port:  opts.Port, User: User, Password: Password, Database: Database,
-		pair: pair, psql: lookPath(t, "psql"),
+		Endpoint: newEndpoint(pair, opts.Port),
+		pair:     pair, psql: lookPath(t, "psql"),
 	}
 	p.bin = filepath.Dir(lookPath(t, pgPaths("postgres")...))
 	setpriv := lookPath(t, "setpriv")
