@@ -98,3 +98,19 @@ func TestOffloads(t *testing.T) {
 		})
 	}
 }
+
+// TestCaptureLoad runs the load generator on a small scale; cmd/loadpcap runs it at full size.
+func TestCaptureLoad(t *testing.T) {
+	const packets = 10000
+	dir := t.TempDir()
+	for _, c := range realnet.CaptureLoad(t, realnet.LoadOptions{Dir: dir, Packets: packets}) {
+		t.Logf("%s: %+v, %d rounds, %v", c.Protocol, c.Stats, c.Rounds, c.Duration)
+		if c.File != filepath.Join(dir, c.Protocol+"-load.pcap") || c.Stats.Packets < packets || c.KernelDropped != 0 {
+			t.Errorf("%s: %+v, want %d packets or more in %s and no drops", c.Protocol, c, packets, dir)
+		}
+		got, err := realnet.ReadPcapStats(c.File)
+		if err != nil || got != c.Stats {
+			t.Errorf("%s: file holds %+v (%v), want %+v", c.Protocol, got, err, c.Stats)
+		}
+	}
+}

@@ -14,8 +14,9 @@ import (
 
 // Tcpdump is a tcpdump process writing a pcap file.
 type Tcpdump struct {
-	File string
-	proc *proc
+	File   string
+	proc   *proc
+	settle time.Duration // wait before stopping, for packets still in the ring
 }
 
 // TcpdumpStats is what tcpdump reported when it stopped.
@@ -28,14 +29,31 @@ type TcpdumpStats struct {
 // (-s 0), with a 16 MiB kernel buffer, and keeps root, so file may be anywhere. A Cleanup stops it.
 func StartTcpdump(t TB, pair *Pair, ns, iface, file, filter string) *Tcpdump {
 	t.Helper()
+	return startTcpdump(t, pair, ns, iface, file, filter, true)
+}
+
+// ringTimeout is how long tcpdump lets packets wait in the TPACKET_V3 ring without
+// --immediate-mode, plus a margin.
+const ringTimeout = 1200 * time.Millisecond
+
+// startTcpdump is StartTcpdump, or, when immediate is false, tcpdump reading the ring a block
+// at a time: far fewer wake-ups, hence no kernel drops under load on two cores, but Stop must
+// then wait ringTimeout for the last block, or the packets in it are lost (tcpdump reports them
+// received, not captured).
+func startTcpdump(t TB, pair *Pair, ns, iface, file, filter string, immediate bool) *Tcpdump {
+	t.Helper()
 	bin := lookPath(t, "tcpdump")
-	// Without --immediate-mode packets wait in the TPACKET_V3 ring for up to a second, and
-	// those still there at SIGINT are lost (tcpdump reports them received, not captured).
-	args := []string{"-n", "-i", iface, "--immediate-mode", "-U", "-s", "0", "-B", "16384", "-Z", "root", "-w", file}
+	args := []string{"-n", "-i", iface, "-U", "-s", "0", "-B", "16384", "-Z", "root", "-w", file}
+	d := &Tcpdump{File: file}
+	if immediate {
+		args = append(args, "--immediate-mode")
+	} else {
+		d.settle = ringTimeout
+	}
 	if filter != "" {
 		args = append(args, filter)
 	}
-	d := &Tcpdump{File: file, proc: startProc(t, "tcpdump", pair.Exec(ns, bin, args...), syscall.SIGINT)}
+	d.proc = startProc(t, "tcpdump", pair.Exec(ns, bin, args...), syscall.SIGINT)
 	err := waitUntil(t.Context(), 10*time.Second, 10*time.Millisecond, d.proc, func(context.Context) error {
 		if strings.Contains(d.proc.log.String(), "listening on") {
 			return nil
@@ -53,6 +71,9 @@ var tcpdumpStat = regexp.MustCompile(`(?m)^(\d+) packets? (captured|received by 
 // Stop interrupts tcpdump, waits until it has flushed and exited (bounded), and returns the
 // counts it printed. It is safe to call twice, and the Cleanup calls it anyway.
 func (d *Tcpdump) Stop() (TcpdumpStats, error) {
+	if !d.proc.exited() {
+		time.Sleep(d.settle)
+	}
 	err := d.proc.stop(syscall.SIGINT, stopTimeout)
 	var stats TcpdumpStats
 	var exit *exec.ExitError
