@@ -12,6 +12,7 @@ import (
 // TestCaptureAndDissect drives both CLIs while tcpdump captures on the pod veth, and checks that
 // tshark finds each statement in the pcap.
 func TestCaptureAndDissect(t *testing.T) {
+	t.Parallel()
 	p := realnet.NewPair(t)
 	m := realnet.StartMariaDB(t, p, realnet.MariaDBOptions{})
 	pg := realnet.StartPostgres(t, p, realnet.PostgresOptions{})
@@ -69,11 +70,13 @@ func TestCaptureAndDissect(t *testing.T) {
 // TestOffloads shows what the capture must handle: with the veth defaults, a large result
 // reaches the pod veth as GSO super-packets far above the MTU; DisableOffloads ends that.
 func TestOffloads(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		disable bool
 	}{{"default", false}, {"disabled", true}} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			p := realnet.NewPair(t)
 			if tc.disable {
 				p.DisableOffloads(t)
@@ -101,6 +104,7 @@ func TestOffloads(t *testing.T) {
 
 // TestCaptureLoad runs the load generator on a small scale; cmd/loadpcap runs it at full size.
 func TestCaptureLoad(t *testing.T) {
+	t.Parallel()
 	const packets = 10000
 	dir := t.TempDir()
 	for _, c := range realnet.CaptureLoad(t, realnet.LoadOptions{Dir: dir, Packets: packets}) {

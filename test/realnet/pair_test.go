@@ -13,6 +13,7 @@ import (
 )
 
 func TestPairReachableBothWays(t *testing.T) {
+	t.Parallel()
 	p := realnet.NewPair(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -67,6 +68,7 @@ func TestPairReachableBothWays(t *testing.T) {
 }
 
 func TestPairDialUsesPodNamespace(t *testing.T) {
+	t.Parallel()
 	p := realnet.NewPair(t)
 	l, err := p.Listen(p.PeerNS, "tcp", net.JoinHostPort(p.PeerIP.String(), "0"))
 	if err != nil {
@@ -99,6 +101,7 @@ func TestPairDialUsesPodNamespace(t *testing.T) {
 }
 
 func TestPairNamesAreUnique(t *testing.T) {
+	t.Parallel()
 	a, b := realnet.NewPair(t), realnet.NewPair(t)
 	if a.PodNS == b.PodNS || a.PeerNS == b.PeerNS {
 		t.Errorf("two pairs share namespaces: %q %q, %q %q", a.PodNS, b.PodNS, a.PeerNS, b.PeerNS)

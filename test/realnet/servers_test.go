@@ -8,6 +8,7 @@ import (
 )
 
 func TestMariaDB(t *testing.T) {
+	t.Parallel()
 	p := realnet.NewPair(t)
 	m := realnet.StartMariaDB(t, p, realnet.MariaDBOptions{})
 
@@ -40,6 +41,7 @@ func TestMariaDB(t *testing.T) {
 }
 
 func TestPostgres(t *testing.T) {
+	t.Parallel()
 	p := realnet.NewPair(t)
 	pg := realnet.StartPostgres(t, p, realnet.PostgresOptions{})
 
