@@ -147,7 +147,7 @@ func captureRounds(t TB, pair *Pair, proto string, lp loadProtocol, opts LoadOpt
 // the capture holds the transactions only.
 func pgbenchLoad(t TB, pair *Pair, clients, scale int) loadProtocol {
 	t.Helper()
-	pgbench := lookPath(t, append([]string{"pgbench"}, pgPaths("pgbench")...)...)
+	pgbench := lookPath(t, append(pgPaths("pgbench"), "pgbench")...)
 	pg := StartPostgres(t, pair, PostgresOptions{})
 	run := func(args ...string) error {
 		cmd := pair.Exec(pair.PodNS, pgbench, append(append([]string{
@@ -173,7 +173,7 @@ func slapLoad(t TB, pair *Pair, clients int) loadProtocol {
 	slap := lookPath(t, "mariadb-slap", "mysqlslap")
 	m := StartMariaDB(t, pair, MariaDBOptions{})
 	const schema = "slap"
-	if _, err := m.runAdmin(fmt.Sprintf("GRANT ALL PRIVILEGES ON %s.* TO '%s'@'%%'", schema, User)); err != nil {
+	if _, err := m.RunAdmin(fmt.Sprintf("GRANT ALL PRIVILEGES ON %s.* TO '%s'@'%%'", schema, User)); err != nil {
 		t.Fatalf("realnet: %v", err)
 	}
 	return loadProtocol{port: m.Port, first: 5000, most: 60000, round: func(_, n int) error {

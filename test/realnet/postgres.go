@@ -39,6 +39,9 @@ type Postgres struct {
 	proc *proc
 }
 
+// postgresTemplate is the data directory that initdb makes, shared by servers.
+var postgresTemplate template
+
 // StartPostgres runs initdb and postgres as the postgres user (postgres refuses root), waits
 // until the server accepts connections, and creates the app user and its database. It takes
 // about two seconds.
@@ -70,12 +73,24 @@ func StartPostgres(t TB, pair *Pair, opts PostgresOptions) *Postgres {
 	}
 	p.SocketDir = dir
 	data := filepath.Join(dir, "data")
-	initdb := exec.Command(asPostgres[0], append(asPostgres[1:], filepath.Join(p.bin, "initdb"),
-		"--pgdata="+data, "--username=postgres", "--auth-local=trust", "--auth-host="+opts.Auth,
-		"--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions")...)
-	if out, err := initdb.CombinedOutput(); err != nil {
-		t.Fatalf("realnet: initdb: %v\n%s", err, tail(string(out), 4000))
+	start := time.Now()
+	// pg_hba.conf is written below, so one template serves every auth method.
+	err = postgresTemplate.copyTo(t, data, func(tmpl string) error {
+		if err := os.Chown(filepath.Dir(tmpl), uid, gid); err != nil {
+			return err
+		}
+		initdb := exec.Command(asPostgres[0], append(asPostgres[1:], filepath.Join(p.bin, "initdb"),
+			"--pgdata="+tmpl, "--username=postgres", "--auth=trust",
+			"--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions")...)
+		if out, err := initdb.CombinedOutput(); err != nil {
+			return fmt.Errorf("initdb: %w\n%s", err, tail(string(out), 4000))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("realnet: %v", err)
 	}
+	initialised := time.Now()
 	hba := fmt.Sprintf("local all all trust\nhost all all %s/%d %s\nhost all all %s/%d %s\n",
 		pair.PodIP, prefixLen4, opts.Auth, pair.PodIP6, prefixLen6, opts.Auth)
 	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
@@ -91,7 +106,11 @@ func StartPostgres(t TB, pair *Pair, opts PostgresOptions) *Postgres {
 		"full_page_writes":        "off",
 		"shared_buffers":          "32MB",
 		"max_connections":         "100",
-		"password_encryption":     map[bool]string{true: "md5", false: "scram-sha-256"}[opts.Auth == "md5"],
+		"password_encryption":     "scram-sha-256",
+	}
+	if opts.Auth == "md5" {
+		// md5 auth needs an md5 password hash; scram-sha-256 accepts either.
+		settings["password_encryption"] = "md5"
 	}
 	for k, v := range opts.Settings {
 		settings[k] = v
@@ -105,18 +124,22 @@ func StartPostgres(t TB, pair *Pair, opts PostgresOptions) *Postgres {
 
 	setup := fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s';\nCREATE DATABASE %s OWNER %s;\n", User, Password, Database, User)
 	err = waitUntil(t.Context(), 30*time.Second, 50*time.Millisecond, p.proc, func(context.Context) error {
-		_, err := p.runAdmin("postgres", "SELECT 1")
+		_, err := p.RunAdmin("postgres", "SELECT 1")
 		return err
 	})
 	if err == nil {
-		_, err = p.runAdmin("postgres", setup)
+		_, err = p.RunAdmin("postgres", setup)
 	}
 	if err != nil {
 		t.Fatalf("realnet: postgres: %v\n%s", err, tail(p.proc.log.String(), 4000))
 	}
+	t.Logf("realnet: postgres on %s: data directory %v, start %v", p.Addr,
+		initialised.Sub(start).Round(time.Millisecond), time.Since(initialised).Round(time.Millisecond))
 	return p
 }
 
+// pgPaths lists where name may be in the server's version directories. They come before PATH,
+// where Debian has pg_wrapper, which picks a version by its own rules.
 func pgPaths(name string) []string {
 	paths := []string{}
 	for _, d := range pgBinDirs {
@@ -141,8 +164,9 @@ func (p *Postgres) RunClient(sql string) (string, error) {
 	return runWithInput("psql", cmd, sql, time.Minute)
 }
 
-// runAdmin runs psql as the postgres superuser over the unix socket, outside the namespaces.
-func (p *Postgres) runAdmin(db, sql string) (string, error) {
+// RunAdmin runs psql as the postgres superuser on database db over the unix socket, outside the
+// namespaces, so that setup does not appear in captures of the veth.
+func (p *Postgres) RunAdmin(db, sql string) (string, error) {
 	cmd := exec.Command(p.psql, "--no-psqlrc", "--no-align", "--tuples-only", "--quiet", "--set=ON_ERROR_STOP=1",
 		"--host="+p.SocketDir, "--port="+strconv.Itoa(p.Port), "--username=postgres", "--dbname="+db)
 	out, err := runWithInput("psql", cmd, sql, time.Minute)

@@ -24,6 +24,13 @@ func TestMariaDB(t *testing.T) {
 			t.Errorf("error for a missing table = %v, want one with code 1146", err)
 		}
 	})
+	t.Run("admin", func(t *testing.T) {
+		// mysql_native_password keeps the handshake's scramble and auth response readable.
+		out, err := m.RunAdmin("SELECT plugin FROM mysql.user WHERE user = 'app'")
+		if got, want := strings.TrimSpace(out), "mysql_native_password"; err != nil || got != want {
+			t.Errorf("app authenticates with %q (%v), want %q", got, err, want)
+		}
+	})
 	t.Run("driver", func(t *testing.T) {
 		db := m.OpenDB(t)
 		var host, echoed string
@@ -42,8 +49,17 @@ func TestMariaDB(t *testing.T) {
 
 func TestPostgres(t *testing.T) {
 	t.Parallel()
+	for _, auth := range []string{"scram-sha-256", "md5"} {
+		t.Run(auth, func(t *testing.T) {
+			t.Parallel()
+			testPostgres(t, auth)
+		})
+	}
+}
+
+func testPostgres(t *testing.T, auth string) {
 	p := realnet.NewPair(t)
-	pg := realnet.StartPostgres(t, p, realnet.PostgresOptions{})
+	pg := realnet.StartPostgres(t, p, realnet.PostgresOptions{Auth: auth})
 
 	t.Run("cli", func(t *testing.T) {
 		out, err := pg.RunClient("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one'); SELECT v, current_user, inet_client_addr() FROM t;")
@@ -55,6 +71,13 @@ func TestPostgres(t *testing.T) {
 		}
 		if _, err := pg.RunClient("SELECT * FROM no_such_table"); err == nil || !strings.Contains(err.Error(), "does not exist") {
 			t.Errorf("error for a missing table = %v, want one saying it does not exist", err)
+		}
+	})
+	t.Run("admin", func(t *testing.T) {
+		out, err := pg.RunAdmin("audit", "SELECT CASE WHEN rolpassword LIKE 'SCRAM-SHA-256$%' THEN 'scram-sha-256' "+
+			"WHEN rolpassword LIKE 'md5%' THEN 'md5' END FROM pg_authid WHERE rolname = 'app'")
+		if err != nil || out != auth {
+			t.Errorf("app's password is stored for %q (%v), want %q", out, err, auth)
 		}
 	})
 	t.Run("pgx", func(t *testing.T) {

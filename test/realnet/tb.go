@@ -29,14 +29,21 @@ var ErrSkipped = errors.New("skipped")
 // as an error, or an error wrapping ErrSkipped.
 func Run(ctx context.Context, logf func(format string, args ...any), body func(TB)) error {
 	r := &runner{ctx: ctx, logf: logf}
+	r.goexitable(func() { body(r) })
+	for f := r.pop(); f != nil; f = r.pop() {
+		r.goexitable(f) // a cleanup that fails must not skip the others
+	}
+	return r.err
+}
+
+// goexitable runs f on a goroutine of its own, so that Fatalf ends only f.
+func (r *runner) goexitable(f func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer r.runCleanups()
-		body(r)
+		f()
 	}()
 	<-done
-	return r.err
 }
 
 type runner struct {
@@ -75,17 +82,15 @@ func (r *runner) TempDir() string {
 	return dir
 }
 
-func (r *runner) runCleanups() {
-	for {
-		r.mu.Lock()
-		n := len(r.cleanups)
-		if n == 0 {
-			r.mu.Unlock()
-			return
-		}
-		f := r.cleanups[n-1]
-		r.cleanups = r.cleanups[:n-1]
-		r.mu.Unlock()
-		f()
+// pop takes the last cleanup registered, or returns nil.
+func (r *runner) pop() func() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := len(r.cleanups)
+	if n == 0 {
+		return nil
 	}
+	f := r.cleanups[n-1]
+	r.cleanups = r.cleanups[:n-1]
+	return f
 }
