@@ -1,0 +1,61 @@
+// Command loadpcap writes pcap files of sustained real database load for the replay
+// benchmarks: pgsql-load.pcap (pgbench) and mysql-load.pcap (mariadb-slap), captured on the
+// pod side of a veth pair. It needs root and the Debian packages listed in package realnet.
+//
+//	go run ./test/realnet/cmd/loadpcap -out bin -packets 600000
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/audit-io/wire-audit/test/realnet"
+)
+
+func main() {
+	var (
+		out       = flag.String("out", "bin", "directory for the pcap files")
+		packets   = flag.Int("packets", 600000, "least number of packets per file")
+		protocols = flag.String("protocols", "pgsql,mysql", "comma-separated protocols to capture")
+		clients   = flag.Int("clients", 4, "concurrent client connections")
+		noOffload = flag.Bool("disable-offloads", false, "capture MTU-sized packets instead of GSO super-packets")
+		timeout   = flag.Duration("timeout", 15*time.Minute, "give up after this long")
+	)
+	flag.Parse()
+	opts := realnet.LoadOptions{
+		Dir: *out, Packets: *packets, Protocols: strings.Split(*protocols, ","),
+		Clients: *clients, DisableOffloads: *noOffload,
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	start := time.Now()
+	err := realnet.Run(ctx, log.Printf, func(t realnet.TB) {
+		for _, c := range realnet.CaptureLoad(t, opts) {
+			fmt.Printf("%s: %d packets, %d bytes, largest %d, %d kernel drops, %d rounds, %.1fs\n",
+				c.File, c.Stats.Packets, c.Stats.Bytes, c.Stats.MaxLen, c.KernelDropped, c.Rounds, c.Duration.Seconds())
+		}
+	})
+	switch {
+	case errors.Is(err, realnet.ErrSkipped):
+		log.Printf("loadpcap: %v", err)
+		os.Exit(2)
+	case err != nil:
+		log.Printf("loadpcap: %v", err)
+		os.Exit(1)
+	}
+	fmt.Printf("total %.1fs\n", time.Since(start).Seconds())
+}

@@ -1,0 +1,189 @@
+package realnet
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// LoadOptions configures CaptureLoad. Only Dir is required.
+type LoadOptions struct {
+	// Dir receives pgsql-load.pcap and mysql-load.pcap. A file is written under a temporary
+	// name and renamed when complete, so a failed run leaves no partial file behind.
+	Dir string
+	// Packets is the least number of packets each file holds. Default 600000.
+	Packets int
+	// Protocols to capture, of "pgsql" and "mysql". Default both.
+	Protocols []string
+	// Clients is the number of concurrent client connections. Default 4.
+	Clients int
+	// Scale is pgbench's scale factor (100000 accounts each). Default 1: initialisation takes
+	// a second instead of many, and the clients then queue on the one branch row, which
+	// changes the timing on the wire but not the packets.
+	Scale int
+	// MaxRounds bounds the load rounds per protocol. Default 30, enough for 1.5M packets.
+	MaxRounds int
+	// DisableOffloads captures MTU-sized packets instead of the veth's GSO super-packets.
+	DisableOffloads bool
+}
+
+// LoadCapture describes one file written by CaptureLoad.
+type LoadCapture struct {
+	Protocol      string
+	File          string
+	Stats         PcapStats
+	KernelDropped int // as tcpdump reported it
+	Rounds        int
+	Duration      time.Duration // of the load, from tcpdump start to stop
+}
+
+// loadRound runs one round of load with about n transactions and reports any error.
+type loadRound func(round, n int) error
+
+// loadProtocol is how one protocol's load is generated.
+type loadProtocol struct {
+	port  int
+	first int // transactions in the first round, from which the rest are sized
+	most  int // transactions in a round at most, so that later rounds vary too
+	round loadRound
+}
+
+// CaptureLoad starts MariaDB and PostgreSQL in a new pair, and for each protocol captures on
+// the pod veth while pgbench (TPC-B-like, rotating the simple, extended and prepared query
+// protocols) or mariadb-slap (mixed auto-generated inserts and key lookups; --detach would
+// reconnect after about a dozen statements whatever its value, so it is not used)
+// run in rounds from the pod namespace, until the capture holds opts.Packets packets. Rounds
+// end cleanly, so every connection in the file is complete.
+func CaptureLoad(t TB, opts LoadOptions) []LoadCapture {
+	t.Helper()
+	if opts.Dir == "" {
+		t.Fatalf("realnet: CaptureLoad needs a directory")
+	}
+	if opts.Packets == 0 {
+		opts.Packets = 600000
+	}
+	if len(opts.Protocols) == 0 {
+		opts.Protocols = []string{"pgsql", "mysql"}
+	}
+	if opts.Clients == 0 {
+		opts.Clients = 4
+	}
+	if opts.Scale == 0 {
+		opts.Scale = 1
+	}
+	if opts.MaxRounds == 0 {
+		opts.MaxRounds = 30
+	}
+	pair := NewPair(t)
+	if opts.DisableOffloads {
+		pair.DisableOffloads(t)
+	}
+	var out []LoadCapture
+	for _, proto := range opts.Protocols {
+		start := time.Now()
+		var lp loadProtocol
+		switch proto {
+		case "pgsql":
+			lp = pgbenchLoad(t, pair, opts.Clients, opts.Scale)
+		case "mysql":
+			lp = slapLoad(t, pair, opts.Clients)
+		default:
+			t.Fatalf("realnet: no load for protocol %q", proto)
+		}
+		t.Logf("realnet: %s server ready for load in %v", proto, time.Since(start).Round(time.Millisecond))
+		out = append(out, captureRounds(t, pair, proto, lp, opts))
+	}
+	return out
+}
+
+// captureRounds runs rounds of lp under tcpdump until the file holds opts.Packets packets.
+func captureRounds(t TB, pair *Pair, proto string, lp loadProtocol, opts LoadOptions) LoadCapture {
+	t.Helper()
+	final := filepath.Join(opts.Dir, proto+"-load.pcap")
+	tmp := final + ".tmp"
+	t.Cleanup(func() { _ = os.Remove(tmp) })
+	c := LoadCapture{Protocol: proto, File: final}
+	start := time.Now()
+	dump := startTcpdump(t, pair, pair.PodNS, pair.PodIf, tmp, "tcp port "+strconv.Itoa(lp.port), false)
+	n := lp.first
+	for c.Rounds < opts.MaxRounds {
+		if err := lp.round(c.Rounds, n); err != nil {
+			t.Fatalf("realnet: %s load round %d: %v", proto, c.Rounds, err)
+		}
+		c.Rounds++
+		// The last block of packets waits in tcpdump's ring until it times out.
+		time.Sleep(ringTimeout)
+		st, err := ReadPcapStats(tmp)
+		if err != nil {
+			t.Fatalf("realnet: %v", err)
+		}
+		if st.Packets >= opts.Packets {
+			break
+		}
+		// Size the next round to finish the job with 10% to spare, from the rate seen so far.
+		perTxn := float64(st.Packets) / float64(n*c.Rounds)
+		n = max(lp.first, min(int(float64(opts.Packets-st.Packets)*1.1/max(perTxn, 1)), lp.most))
+	}
+	stats, err := dump.Stop()
+	if err != nil {
+		t.Fatalf("realnet: %v", err)
+	}
+	c.Duration, c.KernelDropped = time.Since(start), stats.KernelDropped
+	if c.Stats, err = ReadPcapStats(tmp); err != nil {
+		t.Fatalf("realnet: %v", err)
+	}
+	if c.Stats.Packets < opts.Packets {
+		t.Fatalf("realnet: %s: %d packets after %d rounds, want %d", proto, c.Stats.Packets, c.Rounds, opts.Packets)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		t.Fatalf("realnet: %v", err)
+	}
+	return c
+}
+
+// pgbenchLoad starts PostgreSQL and initialises the pgbench tables before any capture, so that
+// the capture holds the transactions only.
+func pgbenchLoad(t TB, pair *Pair, clients, scale int) loadProtocol {
+	t.Helper()
+	pgbench := lookPath(t, append(pgPaths("pgbench"), "pgbench")...)
+	pg := StartPostgres(t, pair, PostgresOptions{})
+	run := func(args ...string) error {
+		cmd := pair.Exec(pair.PodNS, pgbench, append(append([]string{
+			"--host=" + pair.PeerIP.String(), "--port=" + strconv.Itoa(pg.Port), "--username=" + pg.User}, args...), pg.Database)...)
+		cmd.Env = append(os.Environ(), "PGPASSWORD="+pg.Password, "PGSSLMODE=disable")
+		_, err := runWithInput("pgbench", cmd, "", 10*time.Minute)
+		return err
+	}
+	// Steps dtgp: no VACUUM, which the load does not need (it runs with --no-vacuum).
+	if err := run("--initialize", "--init-steps=dtgp", "--quiet", "--scale="+strconv.Itoa(scale)); err != nil {
+		t.Fatalf("realnet: %v", err)
+	}
+	modes := []string{"simple", "extended", "prepared"}
+	return loadProtocol{port: pg.Port, first: 1000, most: 10000, round: func(round, n int) error {
+		return run("--no-vacuum", "--client="+strconv.Itoa(clients), "--jobs=2",
+			"--transactions="+strconv.Itoa(max(1, n/clients)), "--protocol="+modes[round%len(modes)])
+	}}
+}
+
+// slapLoad starts MariaDB and lets the app user use the schema mariadb-slap creates and drops.
+func slapLoad(t TB, pair *Pair, clients int) loadProtocol {
+	t.Helper()
+	slap := lookPath(t, "mariadb-slap", "mysqlslap")
+	m := StartMariaDB(t, pair, MariaDBOptions{})
+	const schema = "slap"
+	if _, err := m.RunAdmin(fmt.Sprintf("GRANT ALL PRIVILEGES ON %s.* TO '%s'@'%%'", schema, User)); err != nil {
+		t.Fatalf("realnet: %v", err)
+	}
+	return loadProtocol{port: m.Port, first: 5000, most: 60000, round: func(_, n int) error {
+		cmd := pair.Exec(pair.PodNS, slap, "--no-defaults", "--skip-ssl", "--protocol=tcp",
+			"--host="+pair.PeerIP.String(), "--port="+strconv.Itoa(m.Port),
+			"--user="+m.User, "--password="+m.Password, "--create-schema="+schema,
+			"--concurrency="+strconv.Itoa(clients), "--iterations=1", "--number-of-queries="+strconv.Itoa(n),
+			"--auto-generate-sql", "--auto-generate-sql-load-type=mixed", "--auto-generate-sql-add-autoincrement",
+			"--silent")
+		_, err := runWithInput("mariadb-slap", cmd, "", 10*time.Minute)
+		return err
+	}}
+}
