@@ -226,10 +226,15 @@ func (p *Parser) abortAll(reason string) {
 	}
 }
 
-// text is the statement text of a command body; cut says the body was not kept whole.
+// text is the statement text of a command body; cut says the body was not kept whole. Some
+// clients (libmysqlclient callers that pass the terminator) send a trailing NUL; it is not
+// part of the statement.
 func text(b []byte, cut bool) (string, bool) {
 	if cut {
 		b = trimRune(b)
+	}
+	for len(b) > 0 && b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
 	}
 	return string(b), cut
 }
