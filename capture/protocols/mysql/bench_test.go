@@ -13,7 +13,7 @@ import (
 // benchConns are the connections of the captures, each a list of segments.
 func benchConns(b *testing.B) [][]protocoltest.Segment {
 	var conns [][]protocoltest.Segment
-	for _, file := range []string{"cli.pcap", "prepared.pcap", "admin.pcap"} {
+	for _, file := range captures {
 		index := map[netip.AddrPort]int{}
 		for _, s := range protocoltest.ReadSegments(b, "testdata/"+file, testPort) {
 			if len(s.Payload) == 0 {
@@ -34,7 +34,8 @@ func benchConns(b *testing.B) [][]protocoltest.Segment {
 var discard = protocols.SinkFunc(func(*event.Event) {})
 
 // BenchmarkCaptures replays the captures' connections: handshakes, queries, prepared
-// statements, a 40 000-byte row. Allocations here are per connection and per event.
+// statements, a 40 000-byte row, mariadb-slap's load. Allocations here are per connection and
+// per event.
 func BenchmarkCaptures(b *testing.B) {
 	conns := benchConns(b)
 	var bytes, packets int

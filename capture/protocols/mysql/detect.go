@@ -136,7 +136,7 @@ func validCommand(b []byte, total int) bool {
 // plausibleCommand says whether data starts with a command packet that a client would send:
 // sequence id 0, a command byte with a length that fits it, and for statement text, text. A
 // packet that ends inside data must be followed by the end of data or by another plausible
-// command (depth bounds that look-ahead).
+// command (depth bounds that look-ahead: past it, the commands seen are evidence enough).
 func plausibleCommand(data []byte, depth int) bool {
 	if len(data) < 5 || data[3] != 0 {
 		return false
@@ -175,7 +175,7 @@ func plausibleCommand(data []byte, depth int) bool {
 	if len(data) == end {
 		return true
 	}
-	return depth > 0 && plausibleCommand(data[end:], depth-1)
+	return depth == 0 || plausibleCommand(data[end:], depth-1)
 }
 
 // plausibleText is UTF-8 without control characters other than white space; the tail may be

@@ -156,6 +156,8 @@ func TestDetect(t *testing.T) {
 		{"Redis reply", []byte("+PONG\r\n"), protocols.ToClient, false},
 		{"query with binary text", cmdPkt(comQuery, "\x00\x01\x02"), protocols.ToServer, false},
 		{"query followed by junk", append(cmdPkt(comQuery, "SELECT 1"), "junk"...), protocols.ToServer, false},
+		{"two commands followed by junk", cat(cmdPkt(comQuery, "SELECT 1"), cmdPkt(comPing, ""), []byte("junk")), protocols.ToServer, false},
+		{"pipelined commands", bytes.Repeat(cmdPkt(comPing, ""), 5), protocols.ToServer, true},
 		{"empty", nil, protocols.ToServer, false},
 		{"short", []byte{1, 0, 0}, protocols.ToClient, false},
 	}

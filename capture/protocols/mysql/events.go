@@ -5,6 +5,7 @@ import (
 	"github.com/audit-io/wire-audit/capture/protocols"
 )
 
+// finish emits the event of the pending transaction.
 func (p *Parser) finish() {
 	t := &p.t
 	if !t.active {
@@ -25,6 +26,8 @@ func (p *Parser) finish() {
 	p.next()
 }
 
+// abort emits the pending transaction with what is known, status Error and reason; a login
+// that was not answered is dropped.
 func (p *Parser) abort(reason string) {
 	t := &p.t
 	if !t.active {
@@ -47,6 +50,7 @@ func (p *Parser) abort(reason string) {
 	p.next()
 }
 
+// newEvent builds the event of the pending transaction, status OK.
 func (p *Parser) newEvent() *event.Event {
 	t := &p.t
 	ev := protocols.NewEvent(p.conn, event.TypeMySQL, t.start)

@@ -162,7 +162,12 @@ func (p *Parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
 	for len(data) > 0 && h.synced && p.phase != phaseDead {
 		if h.hdrN == 0 && !h.inMsg && len(data) >= 4 {
 			// Fast path: a whole single-packet message is decoded where it lies.
-			if n := le24(data); n < maxPacket && len(data) >= 4+n {
+			n := le24(data)
+			if dir == protocols.ToClient && !p.answerLenOK(n) {
+				p.lostSync(dir, "implausible server packet")
+				return
+			}
+			if n < maxPacket && len(data) >= 4+n {
 				keep := min(n, p.keepFor(dir))
 				m := message{payload: data[4 : 4+keep], total: n, first: n, seq: data[3], lastSeq: data[3],
 					wire: 4 + n, start: ts, end: ts}
@@ -200,6 +205,10 @@ func (p *Parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
 // startPacket handles a complete packet header; false if the direction lost sync.
 func (p *Parser) startPacket(dir protocols.Dir, h *half, ts time.Time) bool {
 	n, seq := le24(h.hdr[:]), h.hdr[3]
+	if !h.inMsg && dir == protocols.ToClient && !p.answerLenOK(n) {
+		p.lostSync(dir, "implausible server packet")
+		return false
+	}
 	if !h.inMsg {
 		h.inMsg = true
 		h.buf = h.buf[:0]
@@ -231,6 +240,29 @@ func (p *Parser) endPacket(dir protocols.Dir, h *half, ts time.Time) {
 	if cap(h.buf) > bufRelease {
 		h.buf = nil
 	}
+}
+
+// maxHeadLen bounds the server messages that open or describe an answer (OK, ERR, result set
+// header, column and parameter definitions, auth exchange): a longer one means the framing
+// went wrong, for example on bytes a reassembler delivered twice. Rows may be any length.
+const maxHeadLen = 256 << 10
+
+// answerLenOK says whether a server message of length n can start where the pending command's
+// answer stands; it lets a misframed direction fail at the header instead of swallowing
+// megabytes of later answers.
+func (p *Parser) answerLenOK(n int) bool {
+	if p.phase != phaseCommand {
+		return true
+	}
+	t := &p.t
+	if !t.active {
+		return false // nobody asked
+	}
+	switch t.state {
+	case rsFirst, rsColumns, rsPrepDefs, rsAuth, rsInfileDone:
+		return n <= maxHeadLen
+	}
+	return true
 }
 
 // appendBounded appends src to dst, growing it to at most limit bytes of capacity.

@@ -3,6 +3,7 @@ package mysql
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os/exec"
 	"slices"
 	"strings"
@@ -136,6 +137,25 @@ func TestCaptures(t *testing.T) {
 	}
 }
 
+// TestLoad checks the capture of mariadb-slap: eight connections, three of them at a time, with
+// inserts and primary-key lookups. Every statement succeeds, so must every event.
+func TestLoad(t *testing.T) {
+	evs := replayFile(t, "slap.pcap", nil)
+	counts := map[string]int{}
+	for _, ev := range evs {
+		counts[ev.Method]++
+		if ev.Status != event.StatusOK || ev.Error != nil {
+			t.Errorf("event %s", summary(ev))
+		}
+	}
+	// The commands in the capture, counted by tshark: each run's schema set-up and
+	// tear-down, its inserts and lookups, and COM_QUIT per connection.
+	want := map[string]int{"CREATE": 4, "DROP": 4, "INIT_DB": 2, "INSERT": 63, "SELECT": 61, "QUIT": 8}
+	if !maps.Equal(counts, want) {
+		t.Errorf("events by method %v, want %v", counts, want)
+	}
+}
+
 // TestCaptureDetails checks the fields the summaries leave out on a few events.
 func TestCaptureDetails(t *testing.T) {
 	evs := replayFile(t, "cli.pcap", nil)
@@ -207,7 +227,7 @@ func coalesced(segs []protocoltest.Segment) []protocoltest.Segment {
 }
 
 func TestChunking(t *testing.T) {
-	for _, file := range []string{"cli.pcap", "admin.pcap", "prepared.pcap", "ssl.pcap"} {
+	for _, file := range captures {
 		segs := protocoltest.ReadSegments(t, "testdata/"+file, testPort)
 		want := summaries(protocoltest.Replay(segs, New, nil))
 		for _, tc := range []struct {
@@ -229,14 +249,19 @@ func TestChunking(t *testing.T) {
 	}
 }
 
+// captures are the files in testdata.
+var captures = []string{"cli.pcap", "admin.pcap", "prepared.pcap", "ssl.pcap", "slap.pcap"}
+
 // TestTshark compares the statement text decoded from each capture with tshark's dissection
-// (COM_QUERY and COM_STMT_PREPARE, which is what tshark calls mysql.query).
+// (COM_QUERY and COM_STMT_PREPARE, which is what tshark calls mysql.query). Both lists are
+// sorted: tshark lists requests in frame order, the parser emits at each answer's end, and
+// the connections of slap.pcap interleave.
 func TestTshark(t *testing.T) {
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
 		t.Skip("tshark not installed")
 	}
-	for _, file := range []string{"cli.pcap", "admin.pcap", "prepared.pcap", "ssl.pcap"} {
+	for _, file := range captures {
 		t.Run(file, func(t *testing.T) {
 			out, err := exec.Command(tshark, "-r", "testdata/"+file, "-d", "tcp.port==13306,mysql",
 				"-Y", "mysql.query", "-T", "fields", "-e", "mysql.query").Output()
@@ -255,6 +280,8 @@ func TestTshark(t *testing.T) {
 					got = append(got, ev.Query)
 				}
 			}
+			slices.Sort(got)
+			slices.Sort(want)
 			if !slices.Equal(got, want) {
 				t.Errorf("queries:\n%s\ntshark:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}

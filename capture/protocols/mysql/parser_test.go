@@ -19,6 +19,18 @@ func TestConversations(t *testing.T) {
 	rsDeprecated, _ := resultSet(1, true, 0, "a", "b")
 	multi1, next := resultSet(1, false, statusMoreResults, "a")
 	multi := cat(multi1, okPkt(next, 0, 0, 0))
+	// MariaDB connectors send a prepare, the execute of the statement being prepared and its
+	// close before any answer.
+	pipelined := []step{
+		c2s(cmdPkt(comStmtPrepare, "UPDATE t SET c = ?"), executePkt(lastPrepared), stmtPkt(comStmtClose, lastPrepared),
+			cmdPkt(comPing, "")),
+		s2c(prepareOKPkt(1, 12, 0, 1), colDefPkt(2), eofPkt(3, 0)), s2c(okPkt(1, 3, 0, 2)), s2c(okPkt(1, 0, 0, 2)),
+	}
+	pipelinedWant := []string{
+		`PREPARE OK stmt=12 q="UPDATE t SET c = ?"`,
+		`UPDATE OK affected=3 id=0 stmt=4294967295 q="UPDATE t SET c = ?"`,
+		`PING OK`,
+	}
 	tests := []struct {
 		name      string
 		midStream bool
@@ -121,14 +133,9 @@ func TestConversations(t *testing.T) {
 			[]step{c2s(cmdPkt(comQuery, "SELECT 1")), c2s(cmdPkt(comQuery, "SELECT 2")), s2c(okPkt(1, 0, 0, 2))},
 			[]string{`SELECT OK q="SELECT 1"`, `SELECT Error error="no response" q="SELECT 2"`}},
 		{"MariaDB pipelines prepare, execute of the last prepared and close", false,
-			[]step{c2s(cmdPkt(comStmtPrepare, "UPDATE t SET c = ?"), executePkt(lastPrepared), stmtPkt(comStmtClose, lastPrepared),
-				cmdPkt(comPing, "")),
-				s2c(prepareOKPkt(1, 12, 0, 1), colDefPkt(2), eofPkt(3, 0)), s2c(okPkt(1, 3, 0, 2)), s2c(okPkt(1, 0, 0, 2))},
-			[]string{
-				`PREPARE OK stmt=12 q="UPDATE t SET c = ?"`,
-				`UPDATE OK affected=3 id=0 stmt=4294967295 q="UPDATE t SET c = ?"`,
-				`PING OK`,
-			}},
+			pipelined, pipelinedWant},
+		{"mid-stream: four pipelined commands in one segment", true,
+			pipelined, pipelinedWant},
 		{"more commands in flight than the pipeline holds", false,
 			[]step{c2s(bytes.Repeat(cmdPkt(comPing, ""), maxPipeline+2)), s2c(okPkt(1, 0, 0, 2))},
 			append(append(slices.Repeat([]string{`PING Error error="no response"`}, 1), `PING OK`),

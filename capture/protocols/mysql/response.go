@@ -35,6 +35,7 @@ func (p *Parser) onServer(m *message) {
 	}
 }
 
+// onResponse advances the pending transaction by one server message.
 func (p *Parser) onResponse(m *message) {
 	t := &p.t
 	b := m.payload
@@ -90,6 +91,8 @@ func (p *Parser) onResponse(m *message) {
 	}
 }
 
+// firstResponse reads the message that opens a response: OK, ERR, a result set or a LOCAL
+// INFILE request.
 func (p *Parser) firstResponse(m *message) {
 	t := &p.t
 	b := m.payload
@@ -142,6 +145,7 @@ func (p *Parser) firstResponse(m *message) {
 	}
 }
 
+// row counts one row, or ends the result set at its terminator.
 func (p *Parser) row(m *message) {
 	t := &p.t
 	b := m.payload
@@ -164,6 +168,7 @@ func (p *Parser) row(m *message) {
 	}
 }
 
+// prepareOK reads COM_STMT_PREPARE_OK: statement id, columns, parameters.
 func (p *Parser) prepareOK(b []byte) {
 	t := &p.t
 	if len(b) < 9 {
@@ -180,6 +185,9 @@ func (p *Parser) prepareOK(b []byte) {
 	}
 }
 
+// prepDef reads one message of the definitions that follow COM_STMT_PREPARE_OK: parameter
+// definitions, then column definitions, each block ended by an EOF packet unless EOF is
+// deprecated.
 func (p *Parser) prepDef(m *message) {
 	t := &p.t
 	if t.eofMaybe && m.payload[0] == hdrEOF && m.total < 7 {
@@ -211,6 +219,7 @@ func (p *Parser) prepDef(m *message) {
 	}
 }
 
+// prepEnd is reached after the last definition: done, unless an EOF packet is due.
 func (p *Parser) prepEnd() {
 	switch p.eofMode {
 	case eofDeprecated:
@@ -220,6 +229,7 @@ func (p *Parser) prepEnd() {
 	}
 }
 
+// authOK ends a login or COM_CHANGE_USER exchange.
 func (p *Parser) authOK() {
 	t := &p.t
 	if t.cmd == comChangeUser {
@@ -245,6 +255,7 @@ func (p *Parser) authOK() {
 	}
 }
 
+// fail ends the transaction with the ERR packet b; a MariaDB progress report does not end it.
 func (p *Parser) fail(b []byte) {
 	e := parseERR(b)
 	if e.code == errProgress {

@@ -226,26 +226,15 @@ func (p *Parser) abortAll(reason string) {
 	}
 }
 
-// text is the statement text of a command body; cut says the body was not kept whole.
+// text is the statement text of a command body; cut says the body was not kept whole. Some
+// clients (libmysqlclient callers that pass the terminator) send a trailing NUL; it is not
+// part of the statement.
 func text(b []byte, cut bool) (string, bool) {
 	if cut {
 		b = trimRune(b)
 	}
+	for len(b) > 0 && b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
+	}
 	return string(b), cut
 }
-
-// onResponse advances the pending transaction by one server message.
-// firstResponse reads the message that opens a response: OK, ERR, a result set or a LOCAL
-// INFILE request.
-// row counts one row, or ends the result set at its terminator.
-// prepareOK reads COM_STMT_PREPARE_OK: statement id, columns, parameters.
-// prepDef reads one message of the definitions that follow COM_STMT_PREPARE_OK: parameter
-// definitions, then column definitions, each block ended by an EOF packet unless EOF is
-// deprecated.
-// prepEnd is reached after the last definition: done, unless an EOF packet is due.
-// authOK ends a login or COM_CHANGE_USER exchange.
-// fail ends the transaction with the ERR packet b; a MariaDB progress report does not end it.
-// finish emits the event of the pending transaction.
-// abort emits the pending transaction with what is known, status Error and reason; a login
-// that was not answered is dropped.
-// newEvent builds the event of the pending transaction, status OK.
