@@ -1,13 +1,27 @@
 // Package pgsql decodes the PostgreSQL frontend/backend protocol (version 3) of one TCP
 // connection into audit events: one per simple Query, one per extended-protocol Execute (with
-// the statement text resolved through Bind and Parse), one for an SSLRequest the server
-// accepts, a CancelRequest, and a failed start-up.
+// the statement text resolved through Bind and Parse), one for an SSLRequest or GSSENCRequest
+// the server accepts (after which the connection is not decoded), one per CancelRequest, and
+// one for a start-up the server refuses. New is the protocols.Factory; Detect recognises the
+// protocol from the first bytes of a direction.
 //
 // Pairing. Every client message that the server answers is queued with what it expects
-// back; server messages complete the entry at the head of the queue. A message that does not
-// fit the head, a gap or a desynchronised server stream means pairing is lost: server messages
-// are dropped until the next ReadyForQuery, and every request still queued then is emitted as
-// not answered. Responses are never guessed onto a request.
+// back; server messages complete the entry at the head of the queue. After an ErrorResponse
+// in an extended-protocol batch the server skips to Sync, and so does the queue: the first
+// Execute of the batch carries the error, the others are reported as not executed. A message
+// that does not fit the head, a gap in the server's direction or a server stream that has
+// to be resynchronised means pairing is lost: server messages are dropped up to the next
+// ReadyForQuery, and every request still queued then is reported as not answered. Client
+// bytes lost inside a batch leave a placeholder that absorbs the batch's answer up to its
+// ReadyForQuery. What is not covered: a client that pipelines several simple Query messages
+// and loses one of them in a gap may have the next one paired with the lost one's answer.
+//
+// Mid-stream. A connection joined mid-stream (Conn.MidStream) or after a gap resynchronises
+// each direction on a message it can prove: a known type, a sane length, and a whole body
+// that parses strictly (SQL text that starts with a keyword, exact field layouts). Once the
+// server's direction has been resynchronised, nothing is paired until it sends a
+// ReadyForQuery, unless on a mid-stream connection the server sent nothing before the first
+// request.
 //
 // Multiple results. A Query string holding several statements is one message and one event:
 // num_rows is the sum of the row counts of its CommandComplete tags, num_fields the field
@@ -15,6 +29,11 @@
 //
 // Close. Requests still open when the connection closes are emitted with what is known of
 // their response, status Error and error.message saying the response was not (fully) seen.
+//
+// Memory. Per connection: each direction keeps at most Options.MessageLimit bytes of one
+// message (rows and COPY data are counted, never kept) and, while resynchronising, a window of
+// at most 16 KiB; at most 256 statements holding at most MessageLimit bytes of text, 256
+// portals, 1024 queued messages, and 8 recent statement texts of at most 1 KiB.
 package pgsql
 
 import (
