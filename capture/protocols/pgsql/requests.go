@@ -14,13 +14,15 @@ func (p *parser) request(m *msg, ts time.Time) {
 		name, _ := d.cstring()
 		text := p.intern(sqlBytes(&d))
 		p.batch(m)
-		st := p.parse(name, text)
-		p.enqueue(entry{kind: 'P', st: st}, ts)
+		if p.skipToSync {
+			return // the server skips it: no statement is made
+		}
+		p.enqueue(entry{kind: 'P', st: p.parse(name, text)}, ts)
 	case 'B':
 		pname, ok1 := d.cstring()
 		sname, ok2 := d.cstring()
 		p.batch(m)
-		if ok1 && ok2 {
+		if ok1 && ok2 && !p.skipToSync {
 			p.bind(pname, sname)
 		}
 		p.enqueue(entry{kind: 'B'}, ts)
@@ -50,7 +52,9 @@ func (p *parser) request(m *msg, ts time.Time) {
 	case 'C':
 		what := d.byte()
 		name, _ := d.cstring()
-		p.closeObject(what, name)
+		if !p.skipToSync {
+			p.closeObject(what, name)
+		}
 		p.enqueue(entry{kind: 'C'}, ts)
 	case 'S':
 		p.enqueue(entry{kind: 'S'}, ts)
