@@ -24,34 +24,56 @@ const (
 	toClient = int(protocols.ToClient)
 )
 
-// sizeOK says whether typ is a message of direction dir and size a body length it can have.
-// Messages with a fixed layout must have exactly their size; the others at most 1 GiB, the
-// server's own limit.
+// sizeOK says whether typ is a message of direction dir and size a body length it can have:
+// exactly the size of a fixed layout, no more than the server would ever send or accept for
+// small messages, and at most 1 GiB (the server's own limit) for statements, values and rows.
+// Tight bounds let a reader that lost its place notice it at the next header.
 func sizeOK(dir int, typ byte, size int64) bool {
-	if size < 0 || size > maxMessageSize {
-		return false
-	}
-	fixed := int64(-1)
+	lo, hi := int64(0), int64(-1)
 	if dir == toServer {
 		switch typ {
 		case 'S', 'H', 'X', 'c':
-			fixed = 0
-		case 'Q', 'P', 'B', 'E', 'D', 'C', 'd', 'f', 'F', 'p':
-		default:
-			return false
+			hi = 0
+		case 'E': // a portal name and a row limit
+			lo, hi = 5, 64<<10
+		case 'C', 'D': // 'S' or 'P' and a name
+			lo, hi = 2, 64<<10
+		case 'p', 'f':
+			hi = 64 << 10
+		case 'Q', 'P', 'B', 'd', 'F':
+			hi = maxMessageSize
 		}
 	} else {
 		switch typ {
 		case '1', '2', '3', 'n', 'I', 's', 'c':
-			fixed = 0
+			hi = 0
 		case 'Z':
-			fixed = 1
-		case 'R', 'S', 'K', 'T', 'D', 'C', 'E', 'N', 'A', 't', 'G', 'H', 'W', 'd', 'V', 'v':
-		default:
-			return false
+			lo, hi = 1, 1
+		case 'K': // process id and a key of 4 to 256 bytes
+			lo, hi = 8, 260
+		case 'C': // a command tag
+			lo, hi = 1, 1<<10
+		case 'R': // the request code, and SASL or GSS data
+			lo, hi = 4, 64<<10
+		case 'S': // name and value
+			lo, hi = 2, 64<<10
+		case 'A': // process id, channel and payload
+			lo, hi = 6, 64<<10
+		case 'v': // minor version, count of options, options
+			lo, hi = 8, 64<<10
+		case 'G', 'H', 'W': // format and column formats
+			lo, hi = 3, 64<<10
+		case 't': // at most 65535 parameter types
+			lo, hi = 2, 2+4*65535
+		case 'T': // at most 1664 columns, names of at most 63 bytes
+			lo, hi = 2, 256<<10
+		case 'E', 'N':
+			lo, hi = 1, 1<<20
+		case 'D', 'd', 'V':
+			hi = maxMessageSize
 		}
 	}
-	return fixed < 0 || size == fixed
+	return size >= lo && size <= hi
 }
 
 // keepFor is how many body bytes a message needs decoded: rows and COPY data are only

@@ -92,6 +92,20 @@ var convCases = []convCase{
 		},
 	},
 	{
+		name: "messages the server skips after an error change no statement or portal",
+		steps: withLogin(
+			c(parseMsg("", "SELECT 1/0"), bindMsg("", ""), executeMsg(""), msgOf('H')),
+			s(msgOf('1'), msgOf('2'), errorMsg("22012", "division by zero")),
+			c(parseMsg("", "SELECT 'skipped'"), bindMsg("p", ""), msgOf('C', []byte{'S'}, cstr("kept")), syncMsg()),
+			s(ready()),
+			c(bindMsg("", ""), executeMsg(""), syncMsg()),
+			s(msgOf('2'), errorMsg("22012", "division by zero"), ready())),
+		want: []string{
+			`Error SELECT rows=0 fields=0 code=22012 "SELECT 1/0"`,
+			`Error SELECT rows=0 fields=0 code=22012 "SELECT 1/0"`,
+		},
+	},
+	{
 		name: "named statement, Describe, Close and re-Parse",
 		steps: withLogin(
 			c(parseMsg("st", "SELECT a, b FROM t"), msgOf('D', []byte{'S'}, cstr("st")), syncMsg()),

@@ -1,13 +1,27 @@
 // Package pgsql decodes the PostgreSQL frontend/backend protocol (version 3) of one TCP
 // connection into audit events: one per simple Query, one per extended-protocol Execute (with
-// the statement text resolved through Bind and Parse), one for an SSLRequest the server
-// accepts, a CancelRequest, and a failed start-up.
+// the statement text resolved through Bind and Parse), one for an SSLRequest or GSSENCRequest
+// the server accepts (after which the connection is not decoded), one per CancelRequest, and
+// one for a start-up the server refuses. New is the protocols.Factory; Detect recognises the
+// protocol from the first bytes of a direction.
 //
 // Pairing. Every client message that the server answers is queued with what it expects
-// back; server messages complete the entry at the head of the queue. A message that does not
-// fit the head, a gap or a desynchronised server stream means pairing is lost: server messages
-// are dropped until the next ReadyForQuery, and every request still queued then is emitted as
-// not answered. Responses are never guessed onto a request.
+// back; server messages complete the entry at the head of the queue. After an ErrorResponse
+// in an extended-protocol batch the server skips to Sync, and so does the queue: the first
+// Execute of the batch carries the error, the others are reported as not executed. A message
+// that does not fit the head, a gap in the server's direction or a server stream that has
+// to be resynchronised means pairing is lost: server messages are dropped up to the next
+// ReadyForQuery, and every request still queued then is reported as not answered. Client
+// bytes lost inside a batch leave a placeholder that absorbs the batch's answer up to its
+// ReadyForQuery. What is not covered: a client that pipelines several simple Query messages
+// and loses one of them in a gap may have the next one paired with the lost one's answer.
+//
+// Mid-stream. A connection joined mid-stream (Conn.MidStream) or after a gap resynchronises
+// each direction on a message it can prove: a known type, a sane length, and a whole body
+// that parses strictly (SQL text that starts with a keyword, exact field layouts). Once the
+// server's direction has been resynchronised, nothing is paired until it sends a
+// ReadyForQuery, unless on a mid-stream connection the server sent nothing before the first
+// request.
 //
 // Multiple results. A Query string holding several statements is one message and one event:
 // num_rows is the sum of the row counts of its CommandComplete tags, num_fields the field
@@ -15,6 +29,11 @@
 //
 // Close. Requests still open when the connection closes are emitted with what is known of
 // their response, status Error and error.message saying the response was not (fully) seen.
+//
+// Memory. Per connection: each direction keeps at most Options.MessageLimit bytes of one
+// message (rows and COPY data are counted, never kept) and, while resynchronising, a window of
+// at most 16 KiB; at most 256 statements holding at most MessageLimit bytes of text, 256
+// portals, 1024 queued messages, and 8 recent statement texts of at most 1 KiB.
 package pgsql
 
 import (
@@ -94,17 +113,26 @@ type parser struct {
 	// sslStart is when the client asked for TLS or GSS encryption; gss says which.
 	sslStart time.Time
 	gss      bool
+	// recent are the last texts seen, reused when a Query or Parse repeats one.
+	recent     [recentTexts]*sqlText
+	recentNext int
 }
 
 type stmt struct {
-	name      string
-	text      string
-	truncated bool
-	fields    uint64
-	// q is what protocols.SetQuery made of the text of a named statement, worked out at its
-	// first Execute and reused by the next ones: a prepared statement runs many times, with
-	// the same fingerprint. (Unnamed statements are mostly parsed anew for each Execute.)
-	q *queryInfo
+	name   string
+	sql    *sqlText
+	fields uint64
+}
+
+// sqlText is statement text as events show it. Texts repeat (prepared statements, and clients
+// that parse the same unnamed statement for every run), so the parser keeps the last few and
+// works out their query fields once.
+type sqlText struct {
+	text string
+	cut  bool // the message was larger than the limit: text is its beginning
+	// q is what protocols.SetQuery makes of text, worked out at the first event (haveQ).
+	q     queryInfo
+	haveQ bool
 }
 
 // queryInfo is the part of an event that protocols.SetQuery fills.
@@ -112,6 +140,12 @@ type queryInfo struct {
 	method, query, fingerprint string
 	truncated                  bool
 }
+
+// recentTexts is how many texts the parser remembers, each of at most recentTextLen bytes.
+const (
+	recentTexts   = 8
+	recentTextLen = 1 << 10
+)
 
 type portal struct {
 	// stmtName is the statement the portal was bound to; st is nil when its Parse was not seen.
@@ -132,8 +166,7 @@ type entry struct {
 // tx is one transaction on its way to becoming an event.
 type tx struct {
 	method    string
-	query     string
-	truncated bool
+	sql       *sqlText
 	statement string
 	portal    string
 	start     time.Time
@@ -150,9 +183,8 @@ type tx struct {
 	note      string
 	tls       bool
 	// pt is the portal an Execute ran: a Describe answered after the Execute was queued
-	// gives its field count. st is its statement.
+	// gives its field count.
 	pt *portal
-	st *stmt
 }
 
 func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
@@ -351,17 +383,12 @@ func (p *parser) pop() {
 func (p *parser) emit(t *tx, end time.Time) {
 	ev := protocols.NewEvent(p.conn, event.TypePgSQL, t.start)
 	ev.Method = t.method
-	if st := t.st; st != nil && st.name != "" && ev.Method == "" {
-		if st.q == nil {
-			protocols.SetQuery(ev, st.text, p.opts)
-			st.q = &queryInfo{ev.Method, ev.Query, ev.QueryFingerprint, ev.QueryTruncated}
+	if q := t.sql; q != nil {
+		if !q.haveQ {
+			protocols.SetQuery(ev, q.text, p.opts)
+			q.q, q.haveQ = queryInfo{ev.Method, ev.Query, ev.QueryFingerprint, ev.QueryTruncated || q.cut}, true
 		}
-		ev.Method, ev.Query, ev.QueryFingerprint, ev.QueryTruncated = st.q.method, st.q.query, st.q.fingerprint, st.q.truncated
-	} else {
-		protocols.SetQuery(ev, t.query, p.opts)
-	}
-	if t.truncated {
-		ev.QueryTruncated = true
+		ev.Method, ev.Query, ev.QueryFingerprint, ev.QueryTruncated = q.q.method, q.q.query, q.q.fingerprint, q.q.truncated
 	}
 	ev.User, ev.DB = p.user, p.db
 	if t.fields == 0 && t.pt != nil {
@@ -392,4 +419,19 @@ func (p *parser) emit(t *tx, end time.Time) {
 	}
 	protocols.Finish(ev, end, t.reqBytes, t.respBytes)
 	p.sink.Emit(ev)
+}
+
+// intern returns the text of b, reusing a recent one with the same bytes.
+func (p *parser) intern(b []byte, cut bool) *sqlText {
+	for _, t := range p.recent {
+		if t != nil && t.cut == cut && t.text == string(b) {
+			return t
+		}
+	}
+	t := &sqlText{text: string(b), cut: cut}
+	if len(b) <= recentTextLen {
+		p.recent[p.recentNext] = t
+		p.recentNext = (p.recentNext + 1) % recentTexts
+	}
+	return t
 }

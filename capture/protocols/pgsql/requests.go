@@ -9,19 +9,20 @@ func (p *parser) request(m *msg, ts time.Time) {
 	d := decoder{b: m.body}
 	switch m.typ {
 	case 'Q':
-		text, trunc := sqlText(&d)
-		p.enqueue(entry{kind: 'Q', tx: &tx{query: text, truncated: trunc, start: m.start, reqBytes: uint64(m.wire)}}, ts)
+		p.enqueue(entry{kind: 'Q', tx: &tx{sql: p.intern(sqlBytes(&d)), start: m.start, reqBytes: uint64(m.wire)}}, ts)
 	case 'P':
 		name, _ := d.cstring()
-		text, trunc := sqlText(&d)
+		text := p.intern(sqlBytes(&d))
 		p.batch(m)
-		st := p.parse(name, text, trunc)
-		p.enqueue(entry{kind: 'P', st: st}, ts)
+		if p.skipToSync {
+			return // the server skips it: no statement is made
+		}
+		p.enqueue(entry{kind: 'P', st: p.parse(name, text)}, ts)
 	case 'B':
 		pname, ok1 := d.cstring()
 		sname, ok2 := d.cstring()
 		p.batch(m)
-		if ok1 && ok2 {
+		if ok1 && ok2 && !p.skipToSync {
 			p.bind(pname, sname)
 		}
 		p.enqueue(entry{kind: 'B'}, ts)
@@ -51,7 +52,9 @@ func (p *parser) request(m *msg, ts time.Time) {
 	case 'C':
 		what := d.byte()
 		name, _ := d.cstring()
-		p.closeObject(what, name)
+		if !p.skipToSync {
+			p.closeObject(what, name)
+		}
 		p.enqueue(entry{kind: 'C'}, ts)
 	case 'S':
 		p.enqueue(entry{kind: 'S'}, ts)
@@ -68,15 +71,15 @@ func (p *parser) request(m *msg, ts time.Time) {
 	// 'H' Flush, 'X' Terminate and 'p' (password, SASL) need no answer of their own.
 }
 
-// sqlText reads the NUL-terminated SQL text at d, or what was kept of it for a message larger
+// sqlBytes reads the NUL-terminated SQL text at d, or what was kept of it for a message larger
 // than the limit; it reports whether the text is cut.
-func sqlText(d *decoder) (string, bool) {
+func sqlBytes(d *decoder) ([]byte, bool) {
 	b, ok := d.cstring()
 	if !ok {
 		// No NUL in what was kept: the message was cut (or is malformed).
-		return string(d.b), true
+		return d.b, true
 	}
-	return string(b), false
+	return b, false
 }
 
 // batch adds an extended-protocol message to the ones the next Execute reports.
@@ -116,31 +119,30 @@ func (p *parser) execute(t *tx, name []byte) {
 		t.note = noteNoStatement
 		return
 	}
-	t.query, t.truncated = pt.st.text, pt.st.truncated
-	t.pt, t.st = pt, pt.st
-	if t.query == "" && t.truncated {
+	t.sql, t.pt = pt.st.sql, pt
+	if t.sql.text == "" && t.sql.cut {
 		t.note = noteNoStatement
 	}
 }
 
 // parse records the statement of a Parse message, replacing one of the same name.
-func (p *parser) parse(name []byte, text string, trunc bool) *stmt {
+func (p *parser) parse(name []byte, text *sqlText) *stmt {
 	if p.stmts == nil {
 		p.stmts = make(map[string]*stmt)
 	}
 	if old := p.stmts[string(name)]; old != nil {
-		p.stored -= len(old.text)
+		p.stored -= len(old.sql.text)
 		delete(p.stmts, old.name)
 	}
-	for len(p.stmts) >= maxNames || len(p.stmts) > 0 && p.stored+len(text) > p.limit {
+	for len(p.stmts) >= maxNames || len(p.stmts) > 0 && p.stored+len(text.text) > p.limit {
 		for k, v := range p.stmts { // any one: Go randomises the order
-			p.stored -= len(v.text)
+			p.stored -= len(v.sql.text)
 			delete(p.stmts, k)
 			break
 		}
 	}
-	st := &stmt{name: string(name), text: text, truncated: trunc}
-	p.stored += len(st.text)
+	st := &stmt{name: string(name), sql: text}
+	p.stored += len(text.text)
 	p.stmts[st.name] = st
 	return st
 }
@@ -174,7 +176,7 @@ func (p *parser) closeObject(what int, name []byte) {
 	switch what {
 	case 'S':
 		if st := p.stmts[string(name)]; st != nil {
-			p.stored -= len(st.text)
+			p.stored -= len(st.sql.text)
 			delete(p.stmts, st.name)
 		}
 	case 'P':

@@ -173,7 +173,7 @@ func (p *parser) extendedError(m *msg, ts time.Time) {
 	p.fail(&err, m)
 	if !p.skipBatch(&err, ts) && failed.kind == 'P' && failed.st != nil {
 		// A Parse that failed with no Execute after it (a prepare): still worth an event.
-		t := &tx{query: failed.st.text, truncated: failed.st.truncated, statement: failed.st.name,
+		t := &tx{sql: failed.st.sql, statement: failed.st.name,
 			start: p.batchStart, reqBytes: p.batchBytes, respBytes: p.carry, answered: true}
 		if t.start.IsZero() {
 			t.start = ts
