@@ -1,0 +1,172 @@
+package capturebench
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket/layers"
+
+	"github.com/audit-io/wire-audit/capture/config"
+	"github.com/audit-io/wire-audit/capture/decode"
+	"github.com/audit-io/wire-audit/capture/event"
+	"github.com/audit-io/wire-audit/capture/export"
+	"github.com/audit-io/wire-audit/capture/pipeline"
+	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/all"
+	"github.com/audit-io/wire-audit/capture/source"
+)
+
+var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap",
+	"Comma-separated captures of real load to replay (make bench builds them with pgbench and mysqlslap).")
+
+// loadFrames reads a whole capture into memory, so that the benchmark measures decoding and
+// not the disk.
+func loadFrames(tb testing.TB, path string) ([]Frame, layers.LinkType) {
+	tb.Helper()
+	src, err := source.OpenFile(path)
+	if err != nil {
+		tb.Skipf("%s: %v (make bench builds it)", path, err)
+	}
+	defer src.Close()
+	var frames []Frame
+	for {
+		data, ci, err := src.ReadFrame()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		frames = append(frames, Frame{Data: append([]byte(nil), data...), TS: ci.Timestamp})
+	}
+	return frames, src.LinkType()
+}
+
+// countSink counts events by type and drops them.
+type countSink struct{ n [4]int }
+
+func (c *countSink) Emit(ev *event.Event) {
+	switch ev.Type {
+	case event.TypeMySQL:
+		c.n[0]++
+	case event.TypePgSQL:
+		c.n[1]++
+	case event.TypeFlow:
+		c.n[2]++
+	default:
+		c.n[3]++
+	}
+}
+
+func defaultProtocols(tb testing.TB) []pipeline.Protocol {
+	var out []pipeline.Protocol
+	for _, p := range config.Default().Protocols {
+		if f, ok := all.Factories[p.Name]; ok {
+			out = append(out, pipeline.Protocol{Name: p.Name, Ports: p.Ports, Factory: f})
+		}
+	}
+	if len(out) == 0 {
+		tb.Fatal("no parsers registered")
+	}
+	return out
+}
+
+func replayOnce(tb testing.TB, frames []Frame, link layers.LinkType, sink protocols.Sink) *pipeline.Pipeline {
+	p, err := pipeline.New(pipeline.Options{Protocols: defaultProtocols(tb), Sink: sink, Flows: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d, err := decode.New(link)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var pkt decode.Packet
+	var last time.Time
+	for _, f := range frames {
+		p.Frame(d, f.Data, f.TS, &pkt)
+		last = f.TS
+	}
+	p.Close(last)
+	return p
+}
+
+// tsharkTime is how long tshark takes to dissect the file down to the statements, on one core,
+// measured once per file.
+var tsharkTime sync.Map // path -> time.Duration
+
+func tshark(b *testing.B, path string) time.Duration {
+	if v, ok := tsharkTime.Load(path); ok {
+		return v.(time.Duration)
+	}
+	if _, err := exec.LookPath("tshark"); err != nil {
+		return 0
+	}
+	field := "pgsql.query"
+	if strings.Contains(filepath.Base(path), "mysql") {
+		field = "mysql.query"
+	}
+	args := []string{"taskset", "-c", "0", "tshark", "-n", "-r", path, "-T", "fields", "-e", field}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		args = args[3:]
+	}
+	start := time.Now()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout = io.Discard
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("tshark: %v: %s", err, stderr.String())
+	}
+	d := time.Since(start)
+	tsharkTime.Store(path, d)
+	return d
+}
+
+// BenchmarkReplay decodes captures of real database load (pgbench, mysqlslap) through the
+// whole pipeline — decode, reassembly, parsing into events — on one core, and compares with
+// tshark dissecting the same file on one core.
+func BenchmarkReplay(b *testing.B) {
+	for _, path := range strings.Split(*pcaps, ",") {
+		name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		frames, link := loadFrames(b, path)
+		for _, mode := range []string{"events", "events+json"} {
+			b.Run(name+"/"+mode, func(b *testing.B) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+				var sink protocols.Sink = &countSink{}
+				if mode == "events+json" {
+					sink = export.NewJSONLines(io.Discard)
+				}
+				var ms0, ms1 runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&ms0)
+				b.ResetTimer()
+				var p *pipeline.Pipeline
+				for range b.N {
+					p = replayOnce(b, frames, link, sink)
+				}
+				b.StopTimer()
+				runtime.ReadMemStats(&ms1)
+				pkts := float64(len(frames)) * float64(b.N)
+				secs := b.Elapsed().Seconds()
+				ours := pkts / secs
+				b.ReportMetric(ours, "pkts/s")
+				b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/pkts, "allocs/pkt")
+				b.ReportMetric(float64(p.Stats().Events.Load()-p.Stats().Flows.Load()), "transactions")
+				b.ReportMetric(float64(len(frames)), "pkts/file")
+				if d := tshark(b, path); d > 0 {
+					theirs := float64(len(frames)) / d.Seconds()
+					b.ReportMetric(theirs, "tshark-pkts/s")
+					b.ReportMetric(ours/theirs, "x-tshark")
+				}
+			})
+		}
+	}
+}
