@@ -109,6 +109,9 @@ func captureRounds(t TB, pair *Pair, proto string, lp loadProtocol, opts LoadOpt
 	dump := startTcpdump(t, pair, pair.PodNS, pair.PodIf, tmp, "tcp port "+strconv.Itoa(lp.port), false)
 	n := lp.first
 	for c.Rounds < opts.MaxRounds {
+		if err := t.Context().Err(); err != nil {
+			t.Fatalf("realnet: %s load: %v", proto, err)
+		}
 		if err := lp.round(c.Rounds, n); err != nil {
 			t.Fatalf("realnet: %s load round %d: %v", proto, c.Rounds, err)
 		}

@@ -63,9 +63,9 @@ func StartMariaDB(t TB, pair *Pair, opts MariaDBOptions) *MariaDB {
 	if err != nil {
 		t.Fatalf("realnet: %v", err)
 	}
+	installed := time.Now()
 	// The init file runs before the server accepts connections, so when the app user can log
 	// in the database and grants exist.
-	installed := time.Now()
 	initSQL := fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s;\n"+
 		"CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED VIA mysql_native_password USING PASSWORD('%s');\n"+
 		"GRANT ALL PRIVILEGES ON %s.* TO '%s'@'%%';\n", Database, User, Password, Database, User)

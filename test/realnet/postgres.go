@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,7 +56,7 @@ func StartPostgres(t TB, pair *Pair, opts PostgresOptions) *Postgres {
 	}
 	p := &Postgres{
 		Endpoint: newEndpoint(pair, opts.Port),
-		pair:     pair, psql: lookPath(t, "psql"),
+		pair:     pair, psql: lookPath(t, append(pgPaths("psql"), "psql")...),
 	}
 	p.bin = filepath.Dir(lookPath(t, pgPaths("postgres")...))
 	setpriv := lookPath(t, "setpriv")
@@ -79,7 +80,7 @@ func StartPostgres(t TB, pair *Pair, opts PostgresOptions) *Postgres {
 		if err := os.Chown(filepath.Dir(tmpl), uid, gid); err != nil {
 			return err
 		}
-		initdb := exec.Command(asPostgres[0], append(asPostgres[1:], filepath.Join(p.bin, "initdb"),
+		initdb := exec.Command(asPostgres[0], append(slices.Clone(asPostgres[1:]), filepath.Join(p.bin, "initdb"),
 			"--pgdata="+tmpl, "--username=postgres", "--auth=trust",
 			"--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions")...)
 		if out, err := initdb.CombinedOutput(); err != nil {
@@ -115,7 +116,7 @@ func StartPostgres(t TB, pair *Pair, opts PostgresOptions) *Postgres {
 	for k, v := range opts.Settings {
 		settings[k] = v
 	}
-	args := append(asPostgres[1:], filepath.Join(p.bin, "postgres"), "-D", data)
+	args := append(slices.Clone(asPostgres[1:]), filepath.Join(p.bin, "postgres"), "-D", data)
 	for k, v := range settings {
 		args = append(args, "-c", k+"="+v)
 	}

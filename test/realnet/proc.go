@@ -108,7 +108,7 @@ func waitUntil(ctx context.Context, timeout, interval time.Duration, p *proc, ch
 			return nil
 		}
 		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited (%v): %w", p.name, p.err, err)
+			return fmt.Errorf("%s exited (%w): %w", p.name, p.err, err)
 		}
 		select {
 		case <-ctx.Done():

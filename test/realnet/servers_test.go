@@ -1,8 +1,13 @@
 package realnet_test
 
 import (
+	"database/sql"
+	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/audit-io/wire-audit/test/realnet"
 )
@@ -31,20 +36,32 @@ func TestMariaDB(t *testing.T) {
 			t.Errorf("app authenticates with %q (%v), want %q", got, err, want)
 		}
 	})
-	t.Run("driver", func(t *testing.T) {
-		db := m.OpenDB(t)
-		var host, echoed string
-		// A prepared statement, so the driver sends COM_STMT_PREPARE and COM_STMT_EXECUTE.
-		if err := db.QueryRowContext(t.Context(), "SELECT SUBSTRING_INDEX(USER(), '@', -1), ? FROM DUAL", "x").Scan(&host, &echoed); err != nil {
-			t.Fatal(err)
-		}
-		if echoed != "x" {
-			t.Errorf("echoed parameter = %q, want %q", echoed, "x")
-		}
-		if host != p.PodIP.String() {
-			t.Errorf("server saw the client at %q, want the pod address %v", host, p.PodIP)
-		}
-	})
+	for _, tc := range []struct {
+		name, addr string
+		want       netip.Addr
+	}{{"driver v4", m.Addr, p.PodIP}, {"driver v6", m.Addr6, p.PodIP6}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := m.Config()
+			cfg.Addr = tc.addr
+			conn, err := mysql.NewConnector(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(conn)
+			defer db.Close()
+			var host, echoed string
+			// A parameter, so the driver sends COM_STMT_PREPARE and COM_STMT_EXECUTE.
+			if err := db.QueryRowContext(t.Context(), "SELECT SUBSTRING_INDEX(USER(), '@', -1), ? FROM DUAL", "x").Scan(&host, &echoed); err != nil {
+				t.Fatal(err)
+			}
+			if echoed != "x" {
+				t.Errorf("echoed parameter = %q, want %q", echoed, "x")
+			}
+			if host != tc.want.String() {
+				t.Errorf("server saw the client at %q, want the pod address %v", host, tc.want)
+			}
+		})
+	}
 }
 
 func TestPostgres(t *testing.T) {
@@ -80,16 +97,28 @@ func testPostgres(t *testing.T, auth string) {
 			t.Errorf("app's password is stored for %q (%v), want %q", out, err, auth)
 		}
 	})
-	t.Run("pgx", func(t *testing.T) {
-		conn := pg.Connect(t)
-		var addr string
-		if err := conn.QueryRow(t.Context(), "SELECT host(inet_client_addr()) WHERE $1::int = 1", 1).Scan(&addr); err != nil {
-			t.Fatal(err)
-		}
-		if addr != p.PodIP.String() {
-			t.Errorf("server saw the client at %q, want the pod address %v", addr, p.PodIP)
-		}
-	})
+	for _, tc := range []struct {
+		name string
+		host netip.Addr
+		want netip.Addr
+	}{{"pgx v4", p.PeerIP, p.PodIP}, {"pgx v6", p.PeerIP6, p.PodIP6}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := pg.ConnConfig(t)
+			cfg.Host = tc.host.String()
+			conn, err := pgx.ConnectConfig(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(t.Context())
+			var addr string
+			if err := conn.QueryRow(t.Context(), "SELECT host(inet_client_addr()) WHERE $1::int = 1", 1).Scan(&addr); err != nil {
+				t.Fatal(err)
+			}
+			if addr != tc.want.String() {
+				t.Errorf("server saw the client at %q, want the pod address %v", addr, tc.want)
+			}
+		})
+	}
 	t.Run("database/sql", func(t *testing.T) {
 		var n int
 		if err := pg.OpenDB(t).QueryRowContext(t.Context(), "SELECT count(*) FROM pg_stat_ssl WHERE ssl").Scan(&n); err != nil {

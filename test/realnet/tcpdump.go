@@ -95,7 +95,7 @@ func (d *Tcpdump) Stop() (TcpdumpStats, error) {
 		}
 	}
 	if found == 0 {
-		return stats, fmt.Errorf("tcpdump printed no statistics (%v): %s", err, tail(log, 2000))
+		return stats, fmt.Errorf("tcpdump printed no statistics (exit: %w): %s", err, tail(log, 2000))
 	}
 	return stats, nil
 }

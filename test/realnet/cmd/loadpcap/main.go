@@ -21,6 +21,11 @@ import (
 )
 
 func main() {
+	os.Exit(run())
+}
+
+// run returns the exit code: 0, 1 on failure, 2 when skipped (not root, or a binary missing).
+func run() int {
 	var (
 		out       = flag.String("out", "bin", "directory for the pcap files")
 		packets   = flag.Int("packets", 600000, "least number of packets per file")
@@ -35,7 +40,8 @@ func main() {
 		Clients: *clients, DisableOffloads: *noOffload,
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
-		log.Fatal(err)
+		log.Printf("loadpcap: %v", err)
+		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -52,10 +58,11 @@ func main() {
 	switch {
 	case errors.Is(err, realnet.ErrSkipped):
 		log.Printf("loadpcap: %v", err)
-		os.Exit(2)
+		return 2
 	case err != nil:
 		log.Printf("loadpcap: %v", err)
-		os.Exit(1)
+		return 1
 	}
 	fmt.Printf("total %.1fs\n", time.Since(start).Seconds())
+	return 0
 }
