@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,8 @@ type options struct {
 	maxQueryLength         int
 	maskLiterals, flows    bool
 	statsEvery             time.Duration
+	memoryLimit            int64
+	ringMiB                int
 }
 
 func run(args []string, log *slog.Logger) error {
@@ -68,12 +71,20 @@ func run(args []string, log *slog.Logger) error {
 	fs.IntVar(&o.maxQueryLength, "max-query-length", 0, "Cut statement text longer than this many bytes (overrides the config; 0: no limit).")
 	fs.BoolVar(&o.maskLiterals, "mask-literals", false, "Replace literal values in statements with ? (overrides the config).")
 	fs.BoolVar(&o.flows, "flows", true, "Emit flow records (overrides the config).")
+	fs.Int64Var(&o.memoryLimit, "memory-limit-mib", 40, "Soft limit for the Go heap in MiB (GOMEMLIMIT): the collector works harder near it, so the sidecar stays small with many connections. 0 turns it off.")
+	fs.IntVar(&o.ringMiB, "ring-mib", 8, "Size of each interface's AF_PACKET ring in MiB; it absorbs bursts while the decoder is busy.")
 	fs.DurationVar(&o.statsEvery, "stats-interval", 30*time.Second, "How often live capture logs its counters, kernel drops included.")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.memoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(o.memoryLimit << 20)
+	}
+	if o.ringMiB < 1 || o.ringMiB > 1024 {
+		return fmt.Errorf("--ring-mib %d: must be 1-1024", o.ringMiB)
 	}
 	o.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
@@ -101,7 +112,7 @@ func run(args []string, log *slog.Logger) error {
 	if o.pcap != "" {
 		err = replay(ctx, o.pcap, popts, log)
 	} else {
-		err = live(ctx, cfg, popts, filter, o.statsEvery, log)
+		err = live(ctx, cfg, popts, filter, o.ringMiB, o.statsEvery, log)
 	}
 	if ferr := out.Flush(); err == nil && ferr != nil {
 		err = fmt.Errorf("write events: %w", ferr)
@@ -215,7 +226,7 @@ func replay(ctx context.Context, path string, opts pipeline.Options, log *slog.L
 	return nil
 }
 
-func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter source.Filter, every time.Duration, log *slog.Logger) error {
+func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter source.Filter, ringMiB int, every time.Duration, log *slog.Logger) error {
 	ifaces := cfg.Interfaces
 	if len(ifaces) == 0 {
 		var err error
@@ -254,7 +265,7 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 		}
 	}()
 	for _, name := range ifaces {
-		src, err := source.OpenLive(source.LiveOptions{Interface: name, Filter: prog})
+		src, err := source.OpenLive(source.LiveOptions{Interface: name, Filter: prog, BlockSize: 1 << 20, NumBlocks: ringMiB})
 		if err != nil {
 			return err
 		}

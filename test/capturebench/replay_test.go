@@ -170,3 +170,4 @@ func BenchmarkReplay(b *testing.B) {
 		}
 	}
 }
+
