@@ -65,8 +65,10 @@ lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
 	$(GOLANGCI_LINT) run --fix
 
 .PHONY: manifests-check
-manifests-check: kustomize ## Check that the kustomize manifests build.
+manifests-check: kustomize ## Check that the kustomize manifests build (default builtin certificates, cert-manager and own-Secret overlays, samples).
 	$(KUSTOMIZE) build config/default > /dev/null
+	$(KUSTOMIZE) build config/overlays/certmanager > /dev/null
+	$(KUSTOMIZE) build config/overlays/secret > /dev/null
 	$(KUSTOMIZE) build config/samples > /dev/null
 	@echo "manifests OK"
 
