@@ -145,16 +145,16 @@ func run() error {
 	logger := zapr.NewLogger(zap.NewRaw(zap.UseFlagOptions(&zapOpts)))
 	ctrl.SetLogger(logger)
 	setupLog := logger.WithName("setup")
+
+	defaults, err := webhook.LoadDefaults(configPath)
+	if err != nil {
+		return err
+	}
 	if certMode != certModeBuiltin && certMode != certModeFiles {
 		return fmt.Errorf("--cert-mode %q: want %q or %q", certMode, certModeBuiltin, certModeFiles)
 	}
 	if certMode == certModeBuiltin && namespace == "" {
 		return fmt.Errorf("--cert-mode=%s needs --namespace (or $POD_NAMESPACE) for its Secret", certModeBuiltin)
-	}
-
-	defaults, err := webhook.LoadDefaults(configPath)
-	if err != nil {
-		return err
 	}
 	restConfig, err := ctrl.GetConfig()
 	if err != nil {
