@@ -171,6 +171,21 @@ func (c *Cluster) startWebhook(opts Options, log io.Writer) error {
 	return c.main.WaitReady(60 * time.Second)
 }
 
+// UserKubeconfig writes a kubeconfig for a new user of the API server, with only the
+// permissions that RBAC grants it, and returns its path.
+func (c *Cluster) UserKubeconfig(name string, groups ...string) (string, error) {
+	user, err := c.testEnv.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return "", fmt.Errorf("add user %s: %w", name, err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(c.tmp, name+".kubeconfig")
+	return path, os.WriteFile(path, kubeconfig, 0o600)
+}
+
 // Webhook is one webhook process.
 type Webhook struct {
 	// MetricsURL and ReadyzURL are its endpoints; WebhookAddr is where it serves TLS.
