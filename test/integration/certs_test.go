@@ -7,7 +7,9 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,28 +68,44 @@ func TestCertsFromNothing(t *testing.T) {
 
 // TestRotationUnderLoad forces a rotation of the serving certificate and then of the CA, with
 // the documented command, while a client creates audited pods without pause. Every creation
-// must succeed.
+// must succeed. A second replica shares the Secret and the configuration, as in a Deployment
+// with two replicas: either may make each step, and both must serve every new certificate.
 func TestRotationUnderLoad(t *testing.T) {
 	e := getEnv(t)
 	ns := namespace(t, e, "certs-rotation", nil)
-	before := metricsBody(t, e.MetricsURL)
+	second, err := e.StartWebhook(0, nil, "--config=../../config/manager/config.yaml", "--webhook-config-name="+cluster.ConfigName,
+		"--cert-secret-name="+cluster.SecretName, "--cert-extra-sans=localhost,127.0.0.1", "--ca-overlap="+cluster.CAOverlap.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(second.Stop)
+	if err := second.WaitReady(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	replicas := []string{e.MetricsURL, second.MetricsURL}
+	before := sumMetrics(t, replicas)
 	load := startLoad(t, e, ns, 25)
 	time.Sleep(time.Second)
 
 	first := servedCert(t, e.WebhookAddr)
 	start := time.Now()
 	rotateCommand(t, e, certs.RotateServing)
-	second := waitServed(t, e.WebhookAddr, "a new serving certificate", func(c *x509.Certificate) bool { return c.SerialNumber.Cmp(first.SerialNumber) != 0 })
+	newSerial := func(c *x509.Certificate) bool { return c.SerialNumber.Cmp(first.SerialNumber) != 0 }
+	rotated := waitServed(t, e.WebhookAddr, "a new serving certificate", newSerial)
 	t.Logf("serving rotation: new certificate served %s after `webhook rotate serving` started", time.Since(start).Round(time.Millisecond))
-	if second.Issuer.CommonName != first.Issuer.CommonName {
-		t.Errorf("a serving rotation changed the CA from %q to %q", first.Issuer.CommonName, second.Issuer.CommonName)
+	waitServed(t, second.WebhookAddr, "a new serving certificate on the second replica", newSerial)
+	t.Logf("serving rotation: second replica serves it %s after the command started", time.Since(start).Round(time.Millisecond))
+	if rotated.Issuer.CommonName != first.Issuer.CommonName {
+		t.Errorf("a serving rotation changed the CA from %q to %q", first.Issuer.CommonName, rotated.Issuer.CommonName)
 	}
 	time.Sleep(time.Second)
 
 	start = time.Now()
 	rotateCommand(t, e, certs.RotateCA)
-	third := waitServed(t, e.WebhookAddr, "a certificate from the new CA", func(c *x509.Certificate) bool { return c.Issuer.CommonName != first.Issuer.CommonName })
+	newCA := func(c *x509.Certificate) bool { return c.Issuer.CommonName != first.Issuer.CommonName }
+	third := waitServed(t, e.WebhookAddr, "a certificate from the new CA", newCA)
 	t.Logf("CA rotation: serving from the new CA %s after `webhook rotate ca` started (overlap %s)", time.Since(start).Round(time.Millisecond), cluster.CAOverlap)
+	waitServed(t, second.WebhookAddr, "a certificate from the new CA on the second replica", newCA)
 	waitFor(t, 60*time.Second, "the old CA to leave caBundle", func() (bool, error) { return oldCADropped(t, e), nil })
 	t.Logf("CA rotation: old CA dropped from caBundle %s after `webhook rotate ca` started", time.Since(start).Round(time.Millisecond))
 	if err := verify(third, getSecret(t, e, cluster.SecretName).Data[certs.KeyCACert], "127.0.0.1"); err != nil {
@@ -101,12 +119,27 @@ func TestRotationUnderLoad(t *testing.T) {
 	if r.failed != 0 || r.notInjected != 0 {
 		t.Errorf("%d creations failed and %d pods lack the sidecar during rotation; first errors: %v", r.failed, r.notInjected, r.errs)
 	}
-	after := metricsBody(t, e.MetricsURL)
-	for _, c := range []struct{ cert, reason string }{{"serving", "forced"}, {"ca", "forced"}, {"serving", "ca-switch"}} {
-		if got := counterFor(after, c.cert, c.reason) - counterFor(before, c.cert, c.reason); got != 1 {
-			t.Errorf("rotations{cert=%s,reason=%s} grew by %v, want 1", c.cert, c.reason, got)
+	for _, url := range []string{e.ReadyzURL, second.ReadyzURL} {
+		if code, body, err := cluster.Get(url + "?verbose=1"); err != nil || code != 200 {
+			t.Errorf("a replica is not ready after the rotation: %d %v %s", code, err, body)
 		}
 	}
+	after := sumMetrics(t, replicas)
+	for _, c := range []struct{ cert, reason string }{{"serving", "forced"}, {"ca", "forced"}, {"serving", "ca-switch"}} {
+		if got := counterFor(after, c.cert, c.reason) - counterFor(before, c.cert, c.reason); got != 1 {
+			t.Errorf("rotations{cert=%s,reason=%s} grew by %v over both replicas, want 1", c.cert, c.reason, got)
+		}
+	}
+}
+
+// sumMetrics concatenates the replicas' metrics, so that counters add up over them.
+func sumMetrics(t *testing.T, urls []string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, u := range urls {
+		b.WriteString(metricsBody(t, u))
+	}
+	return b.String()
 }
 
 // TestCABundleRestored overwrites caBundle with a stale CA, as a `helm upgrade` would, and
@@ -486,4 +519,53 @@ func (l *podLoad) stop() loadResult {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return loadResult{ok: l.ok.Load(), failed: l.failed.Load(), notInjected: l.notInjected.Load(), elapsed: time.Since(l.start), errs: l.errs}
+}
+
+// TestFilesModeHotReload runs a replica in files mode, as with cert-manager or a Secret the
+// user provides, and replaces its certificate files: it must serve the new certificate
+// without a restart (controller-runtime's certwatcher).
+func TestFilesModeHotReload(t *testing.T) {
+	e := getEnv(t)
+	dir := t.TempDir()
+	write := func(d map[string][]byte) {
+		t.Helper()
+		for _, k := range []string{certs.KeyServingCert, certs.KeyServingKey} {
+			// Write and rename, as the kubelet swaps a Secret volume's files atomically.
+			tmp := filepath.Join(dir, "."+k)
+			if err := os.WriteFile(tmp, d[k], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, filepath.Join(dir, k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	opts := certs.Options{Namespace: cluster.Namespace, SecretName: "unused", WebhookConfigName: "unused",
+		ServiceName: "wire-audit-webhook-service", ExtraHosts: []string{"localhost", "127.0.0.1"}}
+	first, err := certs.Issue(opts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(first)
+	r, err := e.StartWebhook(0, nil, "--config=../../config/manager/config.yaml", "--cert-mode=files", "--webhook-cert-path="+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	if err := r.WaitReady(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	before := servedCert(t, r.WebhookAddr)
+	next, err := certs.Issue(opts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	write(next)
+	want := parseCerts(t, next[certs.KeyServingCert])[0]
+	waitServed(t, r.WebhookAddr, "the replaced certificate file", func(c *x509.Certificate) bool { return c.SerialNumber.Cmp(want.SerialNumber) == 0 })
+	t.Logf("files mode: new certificate served %s after its files were replaced (was %x)", time.Since(start).Round(time.Millisecond), before.SerialNumber)
+	if strings.Contains(r.Log(), "cert-rotator") {
+		t.Errorf("files mode started the built-in rotator:\n%s", r.Log())
+	}
 }
