@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -16,17 +17,21 @@ func RequestRotation(ctx context.Context, c client.Client, namespace, secretName
 	if what != RotateServing && what != RotateCA {
 		return fmt.Errorf("rotate %q: want %q or %q", what, RotateServing, RotateCA)
 	}
-	s := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: namespace, Name: secretName}
-	if err := c.Get(ctx, key, s); err != nil {
-		return fmt.Errorf("read secret %s: %w", key, err)
-	}
-	patch := client.MergeFrom(s.DeepCopy())
-	if s.Annotations == nil {
-		s.Annotations = map[string]string{}
-	}
-	s.Annotations[AnnotationRotate] = what
-	if err := c.Patch(ctx, s, patch); err != nil {
+	// get and update, not patch: they are all the webhook's own RBAC grants, so the command
+	// also works from inside a webhook pod (kubectl exec).
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, key, s); err != nil {
+			return err
+		}
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[AnnotationRotate] = what
+		return c.Update(ctx, s)
+	})
+	if err != nil {
 		return fmt.Errorf("annotate secret %s: %w", key, err)
 	}
 	return nil
