@@ -28,8 +28,8 @@ type keyPair struct {
 	keyPEM  []byte
 }
 
-// newCA creates a self-signed CA. The serial in the name tells CAs apart in logs and in
-// openssl output, which matters while two of them are trusted at once.
+// newCA creates a self-signed CA. The time and serial in the name tell CAs apart in logs and
+// in openssl output, which matters while two of them are trusted at once.
 func newCA(now time.Time, validity time.Duration) (*keyPair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -41,7 +41,7 @@ func newCA(now time.Time, validity time.Duration) (*keyPair, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: fmt.Sprintf("wire-audit-webhook-ca@%d", now.Unix()), Organization: []string{"wire-audit"}},
+		Subject:               pkix.Name{CommonName: fmt.Sprintf("wire-audit-webhook-ca@%d-%08x", now.Unix(), serial.Uint64()&0xffffffff), Organization: []string{"wire-audit"}},
 		NotBefore:             now.Add(-backdate),
 		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
@@ -186,4 +186,17 @@ func chainsTo(cert *x509.Certificate, roots *x509.CertPool, now time.Time) error
 		return fmt.Errorf("certificate does not chain to the trusted CAs: %w", err)
 	}
 	return nil
+}
+
+// Issue returns the Secret data of a new CA and serving certificate as the rotator would write
+// them at now, for tools and tests that need material without a cluster (expired material too).
+func Issue(opts Options, now time.Time) (map[string][]byte, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	m, err := apply(plan{step: stepCreate}, material{}, 0, now, &opts)
+	if err != nil {
+		return nil, err
+	}
+	return m.write(nil, opts.Namespace, opts.SecretName).Data, nil
 }

@@ -96,7 +96,7 @@ func parseSecret(s *corev1.Secret, hosts []string, now time.Time) (material, pro
 		}
 	}
 	m.generation, _ = strconv.ParseInt(s.Annotations[AnnotationBundleGeneration], 10, 64)
-	m.previousSince, _ = time.Parse(time.RFC3339, s.Annotations[AnnotationPreviousSince])
+	m.previousSince, _ = time.Parse(time.RFC3339Nano, s.Annotations[AnnotationPreviousSince])
 	m.rotate = s.Annotations[AnnotationRotate]
 	return m, p
 }
@@ -150,7 +150,7 @@ func (m *material) write(s *corev1.Secret, namespace, name string) *corev1.Secre
 	}
 	out.Annotations[AnnotationBundleGeneration] = strconv.FormatInt(m.generation, 10)
 	if m.previous != nil {
-		out.Annotations[AnnotationPreviousSince] = m.previousSince.UTC().Format(time.RFC3339)
+		out.Annotations[AnnotationPreviousSince] = m.previousSince.UTC().Format(time.RFC3339Nano)
 	} else {
 		delete(out.Annotations, AnnotationPreviousSince)
 	}
