@@ -72,7 +72,8 @@ func TestCertsFromNothing(t *testing.T) {
 // with two replicas: either may make each step, and both must serve every new certificate.
 func TestRotationUnderLoad(t *testing.T) {
 	e := getEnv(t)
-	ns := namespace(t, e, "certs-rotation", nil)
+	// A fresh name each run, so that -count=N repeats the measurement.
+	ns := namespace(t, e, fmt.Sprintf("certs-rotation-%d", time.Now().UnixNano()), nil)
 	second, err := e.StartWebhook(0, nil, "--config=../../config/manager/config.yaml", "--webhook-config-name="+cluster.ConfigName,
 		"--cert-secret-name="+cluster.SecretName, "--cert-extra-sans=localhost,127.0.0.1", "--ca-overlap="+cluster.CAOverlap.String())
 	if err != nil {
@@ -161,7 +162,7 @@ func TestCABundleRestored(t *testing.T) {
 		return bytes.Equal(getConfig(t, e, cluster.ConfigName).Webhooks[0].ClientConfig.CABundle, want), nil
 	})
 	t.Logf("caBundle restored %s after it was overwritten", time.Since(start).Round(time.Millisecond))
-	ns := namespace(t, e, "certs-restored", nil)
+	ns := namespace(t, e, fmt.Sprintf("certs-restored-%d", time.Now().UnixNano()), nil)
 	// The API server picks the restored configuration up asynchronously.
 	waitFor(t, 30*time.Second, "an annotated pod to be admitted", func() (bool, error) {
 		_, err := e.Clients.CoreV1().Pods(ns).Create(ctx, appPod("api-", map[string]string{webhook.AnnotationCapture: "true"}), metav1.CreateOptions{})
