@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer, r *Rotator) (*metrics, error) {
 	for _, kind := range []string{"serving", "ca"} {
 		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        MetricExpirySeconds,
-			Help:        "Seconds until the certificate this replica serves (cert=serving), or the CA that signed it (cert=ca), expires; absent value 0 before the first load.",
+			Help:        "Seconds until the certificate this replica serves (cert=serving), or the CA that signed it (cert=ca), expires; 0 until the first certificate is loaded.",
 			ConstLabels: prometheus.Labels{"cert": kind},
 		}, func() float64 {
 			s := r.served.Load()
