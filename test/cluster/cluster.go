@@ -34,9 +34,24 @@ type Options struct {
 	RepoRoot string
 	// ConfigFile is the webhook's --config; default config/manager/config.yaml.
 	ConfigFile string
-	// Log receives the webhook's output; default a buffer returned by WebhookLog.
+	// Log receives the webhook's output as well as WebhookLog.
 	Log io.Writer
+	// CertMode is the webhook's --cert-mode: "builtin" (the default) manages the Secret
+	// SecretName and the caBundle of ConfigName; "files" serves envtest's certificates.
+	CertMode string
+	// ExtraArgs are appended to the webhook's flags.
+	ExtraArgs []string
 }
+
+// Names the main webhook uses in builtin mode. ConfigName is the configuration envtest installs
+// from config/webhook/manifests.yaml, without kustomize's prefix.
+const (
+	Namespace  = "wire-audit-system"
+	SecretName = "wire-audit-webhook-server-cert"
+	ConfigName = "mutating-webhook-configuration"
+	// CAOverlap is the main webhook's --ca-overlap: short, so that a CA rotation fits a test.
+	CAOverlap = 2 * time.Second
+)
 
 // Cluster is one control plane plus one webhook process.
 type Cluster struct {
@@ -46,16 +61,20 @@ type Cluster struct {
 	Config *rest.Config
 	// Warnings collects the admission warnings the API server returned.
 	Warnings *WarningLog
-	// MetricsURL and ReadyzURL are the webhook's endpoints.
-	MetricsURL, ReadyzURL string
+	// MetricsURL and ReadyzURL are the main webhook's endpoints; WebhookAddr is where it
+	// serves TLS.
+	MetricsURL, ReadyzURL, WebhookAddr string
+	// Binary is the webhook binary the cluster built; Kubeconfig lets it (or `webhook rotate`)
+	// reach the API server as an administrator.
+	Binary, Kubeconfig string
 	// ServingCertDir holds tls.crt and tls.key for 127.0.0.1, signed by CAData; other local
 	// webhooks (a benchmark's peer) can serve with them.
 	ServingCertDir string
 	CAData         []byte
 
 	testEnv *envtest.Environment
-	webhook *exec.Cmd
-	logBuf  *bytes.Buffer
+	main    *Webhook
+	extra   []*Webhook
 	tmp     string
 }
 
@@ -70,7 +89,7 @@ func Start(opts Options) (*Cluster, error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run `make envtest` to build kube-apiserver and etcd into bin/, then export KUBEBUILDER_ASSETS=$PWD/bin (make test and make run do both)")
 	}
-	c := &Cluster{Warnings: &WarningLog{}, logBuf: &bytes.Buffer{}}
+	c := &Cluster{Warnings: &WarningLog{}}
 	c.testEnv = &envtest.Environment{
 		WebhookInstallOptions: envtest.WebhookInstallOptions{
 			Paths: []string{filepath.Join(opts.RepoRoot, "config", "webhook", "manifests.yaml")},
@@ -95,11 +114,7 @@ func Start(opts Options) (*Cluster, error) {
 		c.Stop()
 		return nil, err
 	}
-	var log io.Writer = c.logBuf
-	if opts.Log != nil {
-		log = io.MultiWriter(c.logBuf, opts.Log)
-	}
-	if err := c.startWebhook(opts, log); err != nil {
+	if err := c.startWebhook(opts, opts.Log); err != nil {
 		c.Stop()
 		return nil, err
 	}
@@ -111,8 +126,8 @@ func (c *Cluster) startWebhook(opts Options, log io.Writer) error {
 	if c.tmp, err = os.MkdirTemp("", "wire-audit-cluster-"); err != nil {
 		return err
 	}
-	bin := filepath.Join(c.tmp, "webhook")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/webhook")
+	c.Binary = filepath.Join(c.tmp, "webhook")
+	build := exec.Command("go", "build", "-o", c.Binary, "./cmd/webhook")
 	build.Dir = opts.RepoRoot
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("build webhook: %w\n%s", err, out)
@@ -125,65 +140,181 @@ func (c *Cluster) startWebhook(opts Options, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	kcPath := filepath.Join(c.tmp, "kubeconfig")
-	if err := os.WriteFile(kcPath, kubeconfig, 0o600); err != nil {
+	c.Kubeconfig = filepath.Join(c.tmp, "kubeconfig")
+	if err := os.WriteFile(c.Kubeconfig, kubeconfig, 0o600); err != nil {
 		return err
 	}
-	metricsAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	probeAddr, err := freeAddr()
-	if err != nil {
+	if err := c.Namespace(context.Background(), Namespace, nil); err != nil {
 		return err
 	}
 	wio := c.testEnv.WebhookInstallOptions
 	c.ServingCertDir, c.CAData = wio.LocalServingCertDir, wio.LocalServingCAData
-	c.webhook = exec.Command(bin,
-		"--kubeconfig="+kcPath,
-		"--webhook-cert-path="+wio.LocalServingCertDir,
-		"--webhook-port="+strconv.Itoa(wio.LocalServingPort),
-		"--metrics-bind-address="+metricsAddr,
-		"--metrics-secure=false",
-		"--health-probe-bind-address="+probeAddr,
-		"--config="+opts.ConfigFile,
-		"--namespace=wire-audit-system",
-	)
+	args := []string{"--config=" + opts.ConfigFile}
+	switch opts.CertMode {
+	case "", "builtin":
+		// The API server reaches the webhook by URL at the envtest host, so the certificate
+		// must cover that host beside the Service names.
+		args = append(args, "--cert-mode=builtin", "--webhook-config-name="+ConfigName, "--cert-secret-name="+SecretName,
+			"--cert-extra-sans=localhost,"+wio.LocalServingHost, "--ca-overlap="+CAOverlap.String())
+	default:
+		args = append(args, "--cert-mode="+opts.CertMode, "--webhook-cert-path="+wio.LocalServingCertDir)
+	}
+	args = append(args, opts.ExtraArgs...)
 	if a := os.Getenv("WEBHOOK_PPROF"); a != "" {
-		c.webhook.Args = append(c.webhook.Args, "--pprof-bind-address="+a)
+		args = append(args, "--pprof-bind-address="+a)
 	}
-	c.webhook.Stdout, c.webhook.Stderr = log, log
-	if err := c.webhook.Start(); err != nil {
-		return fmt.Errorf("start webhook: %w", err)
+	c.main, err = c.StartWebhook(wio.LocalServingPort, log, args...)
+	if err != nil {
+		return err
 	}
-	c.MetricsURL = "http://" + metricsAddr + "/metrics"
-	c.ReadyzURL = "http://" + probeAddr + "/readyz"
-	deadline := time.Now().Add(60 * time.Second)
+	c.MetricsURL, c.ReadyzURL, c.WebhookAddr = c.main.MetricsURL, c.main.ReadyzURL, c.main.WebhookAddr
+	return c.main.WaitReady(60 * time.Second)
+}
+
+// UserKubeconfig writes a kubeconfig for a new user of the API server, with only the
+// permissions that RBAC grants it, and returns its path.
+func (c *Cluster) UserKubeconfig(name string, groups ...string) (string, error) {
+	user, err := c.testEnv.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return "", fmt.Errorf("add user %s: %w", name, err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(c.tmp, name+".kubeconfig")
+	return path, os.WriteFile(path, kubeconfig, 0o600)
+}
+
+// Webhook is one webhook process.
+type Webhook struct {
+	// MetricsURL and ReadyzURL are its endpoints; WebhookAddr is where it serves TLS.
+	MetricsURL, ReadyzURL, WebhookAddr string
+
+	cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan struct{}
+}
+
+// StartWebhook runs another webhook process against this control plane, as one more replica
+// would: port is its webhook port (0 picks a free one), args come after the kubeconfig, port,
+// endpoint and namespace flags. It does not wait for readiness; see WaitReady.
+func (c *Cluster) StartWebhook(port int, log io.Writer, args ...string) (*Webhook, error) {
+	if port == 0 {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		_, p, _ := net.SplitHostPort(addr)
+		port, _ = strconv.Atoi(p)
+	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	probeAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	w := &Webhook{
+		MetricsURL:  "http://" + metricsAddr + "/metrics",
+		ReadyzURL:   "http://" + probeAddr + "/readyz",
+		WebhookAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		log:         &syncBuffer{},
+		done:        make(chan struct{}),
+	}
+	w.cmd = exec.Command(c.Binary, append([]string{
+		"--kubeconfig=" + c.Kubeconfig,
+		"--webhook-port=" + strconv.Itoa(port),
+		"--metrics-bind-address=" + metricsAddr,
+		"--metrics-secure=false",
+		"--health-probe-bind-address=" + probeAddr,
+		"--namespace=" + Namespace,
+	}, args...)...)
+	var out io.Writer = w.log
+	if log != nil {
+		out = io.MultiWriter(w.log, log)
+	}
+	w.cmd.Stdout, w.cmd.Stderr = out, out
+	if err := w.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start webhook: %w", err)
+	}
+	go func() { _ = w.cmd.Wait(); close(w.done) }()
+	c.extra = append(c.extra, w)
+	return w, nil
+}
+
+// WaitReady polls /readyz until it answers 200.
+func (w *Webhook) WaitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for {
-		if code, _, _ := Get(c.ReadyzURL); code == http.StatusOK {
+		if code, _, _ := Get(w.ReadyzURL); code == http.StatusOK {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("webhook not ready after 60s; its log:\n%s", c.logBuf.String())
+		if w.exited() || time.Now().After(deadline) {
+			_, body, _ := Get(w.ReadyzURL + "?verbose=1")
+			return fmt.Errorf("webhook not ready after %s (readyz: %s); its log:\n%s", timeout, body, w.Log())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-// WebhookLog returns what the webhook has printed so far.
-func (c *Cluster) WebhookLog() string { return c.logBuf.String() }
+// Log returns what the process has printed so far.
+func (w *Webhook) Log() string { return w.log.String() }
 
-// Stop ends the webhook (SIGINT, then SIGKILL after 10 s) and the control plane.
+// Stop ends the process: SIGINT, then SIGKILL after 10 s.
+func (w *Webhook) Stop() {
+	if w.exited() {
+		return
+	}
+	_ = w.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-w.done:
+	case <-time.After(10 * time.Second):
+		_ = w.cmd.Process.Kill()
+		<-w.done
+	}
+}
+
+func (w *Webhook) exited() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// syncBuffer is a bytes.Buffer that the process's output and the test can share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// WebhookLog returns what the main webhook has printed so far.
+func (c *Cluster) WebhookLog() string {
+	if c.main == nil {
+		return ""
+	}
+	return c.main.Log()
+}
+
+// Stop ends every webhook process and the control plane.
 func (c *Cluster) Stop() {
-	if c.webhook != nil && c.webhook.Process != nil {
-		_ = c.webhook.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = c.webhook.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = c.webhook.Process.Kill()
-		}
+	for _, w := range c.extra {
+		w.Stop()
 	}
 	if c.testEnv != nil {
 		_ = c.testEnv.Stop()
