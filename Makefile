@@ -51,13 +51,26 @@ test: envtest kustomize ## Run go vet, then all tests against a real kube-apiser
 	go test ./... -count=1 $(TEST_ARGS)
 
 .PHONY: bench
-bench: envtest ## Run the benchmarks: unit benchmarks with allocations, pod creation through the API server, forced certificate rotation (BENCH_ARGS adds flags).
-	go test $$(go list ./... | grep -v /test/integration) -run '^$$' -bench . -benchmem $(BENCH_ARGS)
+bench: envtest load-pcaps ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation (BENCH_ARGS adds flags).
+	go test $$(go list ./... | grep -v -e /test/integration -e /test/capturebench) -run '^$$' -bench . -benchmem $(BENCH_ARGS)
+	@# Replay of real pgbench / mariadb-slap load on one core, with tshark on the same file.
+	go test ./test/capturebench -run '^$$' -bench Replay -benchtime 5x $(BENCH_ARGS)
+	@# The sidecar live on a veth: 10k concurrent connections injected at 200k packets/s.
+	go test ./test/capturebench -run '^$$' -bench Live -benchtime 1x $(BENCH_ARGS)
 	@# 1000 rounds of three pods at 240/s, three times: enough samples for a p99 per class.
 	go test ./test/integration -run '^$$' -bench PodCreate -benchtime 1000x -count 3 $(BENCH_ARGS)
 	@# Forced rotation to the new certificate in a TLS handshake: 20 serving rotations, 3 CA rotations.
 	go test ./test/integration -run '^$$' -bench 'ForcedRotation/serving' -benchtime 20x $(BENCH_ARGS)
 	go test ./test/integration -run '^$$' -bench 'ForcedRotation/ca' -benchtime 3x $(BENCH_ARGS)
+
+# Captures of sustained real load (pgbench, mariadb-slap) for the replay benchmark, made once.
+LOAD_PCAPS := $(LOCALBIN)/pgsql-load.pcap $(LOCALBIN)/mysql-load.pcap
+
+.PHONY: load-pcaps
+load-pcaps: $(LOAD_PCAPS) ## Capture 600k+ packets each of pgbench and mariadb-slap load into bin/ (needs root).
+
+$(LOAD_PCAPS) &:
+	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (linters and formatters from .golangci.yml).

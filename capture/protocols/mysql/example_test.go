@@ -36,7 +36,7 @@ func ExampleNew() {
 	//   "status": "Error",
 	//   "method": "SELECT",
 	//   "query": "SELECT * FROM orders WHERE id = ?",
-	//   "query_fingerprint": "6cdf8c3f21acc0e8",
+	//   "query_fingerprint": "122c73b459d7a4fa",
 	//   "event": {
 	//     "kind": "event",
 	//     "category": "database",
