@@ -52,7 +52,7 @@ func OpenLive(opts LiveOptions) (*Live, error) {
 	}
 	tp, err := afpacket.NewTPacket(
 		afpacket.OptInterface(opts.Interface),
-		afpacket.OptTPacketVersion(afpacket.TPacketVersion3),
+		afpacket.TPacketVersion3,
 		// In a V3 ring packets are packed into blocks; the frame size only has to hold the
 		// largest packet, a 64 KiB GSO super-packet from a veth.
 		afpacket.OptFrameSize(1<<17),

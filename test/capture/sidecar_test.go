@@ -42,7 +42,7 @@ func captureBinary(t *testing.T) string {
 		binPath = filepath.Join(dir, "capture")
 		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/capture").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("build capture: %v\n%s", err, out)
+			buildErr = fmt.Errorf("build capture: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

@@ -57,7 +57,7 @@ func BenchmarkLive(b *testing.B) {
 		b.Fatal(err)
 	}
 	for range b.N {
-		cmd := pair.Exec(pair.PodNS, bin, "--config", cfg, "--stats-interval", "1h", )
+		cmd := pair.Exec(pair.PodNS, bin, "--config", cfg, "--stats-interval", "1h")
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			b.Fatal(err)

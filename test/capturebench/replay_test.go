@@ -170,4 +170,3 @@ func BenchmarkReplay(b *testing.B) {
 		}
 	}
 }
-
