@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -35,7 +36,7 @@ import (
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := run(os.Args[1:], log); err != nil {
+	if err := run(os.Args[1:], os.Stdout, log); err != nil {
 		fmt.Fprintln(os.Stderr, "capture:", err)
 		os.Exit(1)
 	}
@@ -59,7 +60,7 @@ type options struct {
 	ringMiB                int
 }
 
-func run(args []string, log *slog.Logger) error {
+func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("capture", flag.ContinueOnError)
 	var o options
 	fs.StringVar(&o.configPath, "config", "", "Capture config rendered by the webhook (JSON). Without it, every protocol on its standard ports.")
@@ -95,14 +96,14 @@ func run(args []string, log *slog.Logger) error {
 		return err
 	}
 	if o.printConfig {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(cfg)
 	}
 	if o.output != "stdout" {
 		return fmt.Errorf("--output %q: accepted: stdout", o.output)
 	}
-	out := export.NewJSONLines(os.Stdout)
+	out := export.NewJSONLines(stdout)
 	popts, filter, err := pipelineOptions(cfg, out, log)
 	if err != nil {
 		return err
