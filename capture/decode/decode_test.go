@@ -61,8 +61,8 @@ func TestDecode(t *testing.T) {
 			},
 		},
 		{
-			name:  "linux cooked capture",
-			link:  layers.LinkTypeLinuxSLL,
+			name: "linux cooked capture",
+			link: layers.LinkTypeLinuxSLL,
 			// A cooked header: packet type, ARPHRD_ETHER, address length, address (8), EtherType.
 			frame: append([]byte{0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00}, serialize(t, ip4(layers.IPProtocolTCP), tcp, payload)...),
 			check: func(t *testing.T, p *Packet) {
