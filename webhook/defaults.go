@@ -53,6 +53,9 @@ type CaptureDefaults struct {
 	Protocols  map[string][]uint16 `json:"protocols,omitempty"`
 	Interfaces []string            `json:"interfaces,omitempty"`
 	Flows      *bool               `json:"flows,omitempty"`
+	// Privacy limits the statement text in events: maxQueryLength (0: no limit) and
+	// maskLiterals. It is cluster-wide on purpose: a pod annotation cannot loosen it.
+	Privacy config.Privacy `json:"privacy,omitzero"`
 }
 
 // KafkaDefaults say where events go. Secrets are named, never inlined; each must exist in the
@@ -208,6 +211,9 @@ func (d *Defaults) Validate() error {
 		if err := config.ValidateInterfaceName(name); err != nil {
 			bad(fmt.Sprintf("capture.interfaces[%d]", i), name, "%v", err)
 		}
+	}
+	if d.Capture.Privacy.MaxQueryLength < 0 {
+		bad("capture.privacy.maxQueryLength", d.Capture.Privacy.MaxQueryLength, "must be 0 (no limit) or positive")
 	}
 	if len(d.Kafka.Brokers) == 0 {
 		bad("kafka.brokers", "[]", "at least one broker is required")

@@ -27,6 +27,16 @@ func TestParseDefaults(t *testing.T) {
 				t.Errorf("protocols = %v, want only mysql", d.Capture.Protocols)
 			}
 		}},
+		{name: "privacy reaches the rendered config", yaml: "capture:\n  privacy:\n    maxQueryLength: 512\n    maskLiterals: true\n", check: func(t *testing.T, d Defaults) {
+			c := RenderConfig(&d, &Overrides{}, "shop", nil)
+			if c.Privacy.MaxQueryLength != 512 || !c.Privacy.MaskLiterals {
+				t.Errorf("rendered privacy = %+v", c.Privacy)
+			}
+			if err := c.Validate(); err != nil {
+				t.Errorf("rendered config invalid: %v", err)
+			}
+		}},
+		{name: "negative query length", yaml: "capture:\n  privacy:\n    maxQueryLength: -5\n", wantErr: []string{`capture.privacy.maxQueryLength`}},
 		{name: "resources replace, so a default limit can be removed", yaml: "sidecar:\n  resources:\n    requests: {cpu: 10m}\n", check: func(t *testing.T, d Defaults) {
 			if len(d.Sidecar.Resources.Limits) != 0 || len(d.Sidecar.Resources.Requests) != 1 {
 				t.Errorf("resources = %+v", d.Sidecar.Resources)

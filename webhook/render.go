@@ -57,6 +57,7 @@ func RenderConfig(d *Defaults, o *Overrides, namespace string, labels map[string
 		Version:    config.Version,
 		Interfaces: slices.Clone(d.Capture.Interfaces),
 		Flows:      d.Capture.Flows == nil || *d.Capture.Flows,
+		Privacy:    d.Capture.Privacy,
 		HealthPort: d.Sidecar.HealthPort,
 		Kafka: config.Kafka{
 			Brokers: slices.Clone(d.Kafka.Brokers),
