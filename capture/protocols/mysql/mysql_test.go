@@ -203,9 +203,15 @@ func chunked(segs []protocoltest.Segment, n int) []protocoltest.Segment {
 			out = append(out, s)
 			continue
 		}
+		seq := s.Seq
+		if s.SYN {
+			seq++
+		}
 		for p := s.Payload; len(p) > 0; {
 			c := s
 			c.Payload = p[:min(n, len(p))]
+			c.Seq, c.SYN = seq, false
+			seq += uint32(len(c.Payload))
 			p = p[len(c.Payload):]
 			out = append(out, c)
 		}

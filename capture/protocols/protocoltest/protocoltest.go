@@ -40,6 +40,7 @@ type Segment struct {
 	Client, Server netip.AddrPort
 	Dir            protocols.Dir
 	Payload        []byte
+	Seq            uint32
 	TS             time.Time
 	SYN, FIN, RST  bool
 }
@@ -75,7 +76,7 @@ func ReadSegments(tb testing.TB, path string, serverPort uint16) []Segment {
 		dstIP, _ := netip.AddrFromSlice(pkt.NetworkLayer().NetworkFlow().Dst().Raw())
 		s := netip.AddrPortFrom(srcIP.Unmap(), uint16(tcpL.SrcPort))
 		d := netip.AddrPortFrom(dstIP.Unmap(), uint16(tcpL.DstPort))
-		seg := Segment{Payload: tcpL.Payload, TS: ci.Timestamp, SYN: tcpL.SYN, FIN: tcpL.FIN, RST: tcpL.RST}
+		seg := Segment{Payload: tcpL.Payload, Seq: tcpL.Seq, TS: ci.Timestamp, SYN: tcpL.SYN, FIN: tcpL.FIN, RST: tcpL.RST}
 		switch serverPort {
 		case d.Port():
 			seg.Client, seg.Server, seg.Dir = s, d, protocols.ToServer
@@ -109,28 +110,56 @@ func openCapture(f *os.File) (packetSource, error) {
 }
 
 // Replay feeds segs to one parser per connection made by factory, closes every parser at the
-// end, and returns the events in emit order.
+// end, and returns the events in emit order. Bytes a segment repeats (a retransmission) are
+// dropped by sequence number, and bytes that never appear are reported as a Gap; segments
+// must otherwise be in order.
 func Replay(segs []Segment, factory protocols.Factory, opts *protocols.Options) []*event.Event {
 	var sink Collector
-	parsers := map[[2]netip.AddrPort]protocols.StreamParser{}
+	type half struct {
+		started bool
+		next    uint32
+	}
+	type conn struct {
+		p    protocols.StreamParser
+		half [2]half
+	}
+	conns := map[[2]netip.AddrPort]*conn{}
 	var order [][2]netip.AddrPort
 	var last time.Time
 	for _, s := range segs {
 		key := [2]netip.AddrPort{s.Client, s.Server}
-		p, ok := parsers[key]
+		c, ok := conns[key]
 		if !ok {
-			c := &protocols.Conn{Client: s.Client, Server: s.Server, Transport: "tcp", CommunityID: "test"}
-			p = factory(c, opts, &sink)
-			parsers[key] = p
+			info := &protocols.Conn{Client: s.Client, Server: s.Server, Transport: "tcp", CommunityID: "test"}
+			c = &conn{p: factory(info, opts, &sink)}
+			conns[key] = c
 			order = append(order, key)
 		}
-		if len(s.Payload) > 0 {
-			p.Data(s.Dir, s.Payload, s.TS)
-		}
 		last = s.TS
+		h := &c.half[s.Dir]
+		seq := s.Seq
+		if s.SYN {
+			seq++
+		}
+		if !h.started {
+			h.started, h.next = true, seq
+		}
+		data := s.Payload
+		switch off := int32(seq - h.next); {
+		case off < 0 && int(-off) >= len(data):
+			continue // all seen already
+		case off < 0:
+			data = data[-off:]
+		case off > 0:
+			c.p.Gap(s.Dir, int(off), s.TS)
+		}
+		if len(data) > 0 {
+			c.p.Data(s.Dir, data, s.TS)
+		}
+		h.next = seq + uint32(len(s.Payload))
 	}
 	for _, k := range order {
-		parsers[k].Close(last)
+		conns[k].p.Close(last)
 	}
 	return sink.Events
 }
