@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/audit-io/wire-audit/capture/event"
+	"github.com/audit-io/wire-audit/internal/testenv"
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
@@ -74,7 +75,7 @@ func startSidecar(t *testing.T, pair *realnet.Pair, configJSON string, args ...s
 	bin := captureBinary(t)
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("setpriv (util-linux) is not installed")
+		testenv.Missing(t, "setpriv (util-linux) is not installed")
 	}
 	full := append([]string{"--reuid=0", "--regid=0", "--clear-groups", "--inh-caps=-all",
 		"--bounding-set=-all,+net_raw,+net_admin", "--no-new-privs", "--", bin, "--config", cfg, "--stats-interval", "1h"}, args...)

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/audit-io/wire-audit/certs"
+	"github.com/audit-io/wire-audit/internal/testenv"
 )
 
 // TestRotatorLeastPrivilege runs the rotator with only the RBAC that config/default grants it,
@@ -28,7 +29,7 @@ func TestRotatorLeastPrivilege(t *testing.T) {
 	ctx := context.Background()
 	kustomize := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kustomize")
 	if _, err := os.Stat(kustomize); err != nil {
-		t.Skipf("no kustomize in KUBEBUILDER_ASSETS (make kustomize installs it): %v", err)
+		testenv.Missing(t, "no kustomize in KUBEBUILDER_ASSETS (make kustomize installs it): %v", err)
 	}
 	out, err := exec.Command(kustomize, "build", "../../config/default").Output()
 	if err != nil {

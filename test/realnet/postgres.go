@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/audit-io/wire-audit/internal/testenv"
 )
 
 // pgBinDirs are where Debian's postgresql packages put initdb and postgres, newest first.
@@ -62,7 +64,7 @@ func StartPostgres(t TB, pair *Pair, opts PostgresOptions) *Postgres {
 	setpriv := lookPath(t, "setpriv")
 	pgUser, err := user.Lookup("postgres")
 	if err != nil {
-		t.Skipf("realnet: no postgres system user: %v", err)
+		testenv.Missing(t, "realnet: no postgres system user: %v", err)
 	}
 	uid, _ := strconv.Atoi(pgUser.Uid)
 	gid, _ := strconv.Atoi(pgUser.Gid)

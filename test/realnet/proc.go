@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/audit-io/wire-audit/internal/testenv"
 )
 
 // stopTimeout bounds how long a process may take to exit after its stop signal, before the
@@ -21,7 +23,7 @@ const stopTimeout = 10 * time.Second
 func requireRoot(t TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skipf("realnet: needs root for network namespaces (euid %d)", os.Geteuid())
+		testenv.Missing(t, "realnet: needs root for network namespaces (euid %d)", os.Geteuid())
 	}
 }
 
@@ -39,7 +41,7 @@ func lookPath(t TB, names ...string) string {
 			}
 		}
 	}
-	t.Skipf("realnet: none of %v is installed", names)
+	testenv.Missing(t, "realnet: none of %v is installed", names)
 	return ""
 }
 

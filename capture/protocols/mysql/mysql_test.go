@@ -12,6 +12,7 @@ import (
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
+	"github.com/audit-io/wire-audit/internal/testenv"
 )
 
 const testPort = 13306
@@ -265,7 +266,7 @@ var captures = []string{"cli.pcap", "admin.pcap", "prepared.pcap", "ssl.pcap", "
 func TestTshark(t *testing.T) {
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
-		t.Skip("tshark not installed")
+		testenv.Missing(t, "tshark not installed")
 	}
 	for _, file := range captures {
 		t.Run(file, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
+	"github.com/audit-io/wire-audit/internal/testenv"
 )
 
 const testPort = 15432
@@ -166,7 +167,7 @@ func TestPgbench(t *testing.T) {
 // every simple Query in order, and the set of Parse texts against the texts of the Executes.
 func TestTshark(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed")
+		testenv.Missing(t, "tshark not installed")
 	}
 	for _, file := range []string{"simple.pcap", "cancel.pcap", "pgx.pcap", "pgbench_extended.pcap", "pgbench_prepared.pcap", "ssl.pcap"} {
 		t.Run(file, func(t *testing.T) {
