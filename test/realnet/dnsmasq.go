@@ -103,3 +103,6 @@ func (d *Dnsmasq) DigStatus(name, typ string, flags ...string) (string, error) {
 	status, _, _ := strings.Cut(rest, ",")
 	return status, nil
 }
+
+// Stop ends dnsmasq (bounded); later queries go unanswered. The Cleanup calls it anyway.
+func (d *Dnsmasq) Stop() error { return d.proc.stop(syscall.SIGTERM, stopTimeout) }
