@@ -76,11 +76,17 @@ func (p *Pipeline) detectData(c *conn, dir protocols.Dir, data []byte, ts time.T
 		p.encrypted(c, ts)
 		return
 	}
-	for _, pr := range p.detect {
-		if !pr.Detect(first, dir) {
-			continue
+	pr := c.proto // the port's owner: explicit ports win over detection
+	for _, cand := range p.detect {
+		if pr != nil {
+			break
 		}
-		p.stats.Detected.Add(1)
+		if cand.Detect(first, dir) {
+			pr = cand
+			p.stats.Detected.Add(1)
+		}
+	}
+	if pr != nil {
 		c.proto, c.state, c.detecting = pr, stateDecoding, nil
 		c.parser = pr.Factory(&c.info, &p.opts.Parser, p.sink)
 		var off [2]int
@@ -98,8 +104,16 @@ func (p *Pipeline) detectData(c *conn, dir protocols.Dir, data []byte, ts time.T
 	}
 }
 
-// detectGap gives up on a connection whose first bytes were not all captured.
-func (p *Pipeline) detectGap(c *conn) { p.undetected(c) }
+// detectGap gives up on a connection whose first bytes were not all captured, unless a port
+// names its protocol: that parser then resynchronises as it would after any gap.
+func (p *Pipeline) detectGap(c *conn, dir protocols.Dir, n int, ts time.Time) {
+	if c.proto == nil {
+		p.undetected(c)
+		return
+	}
+	p.detectData(c, dir, nil, ts) // hands the connection to its owner
+	c.parser.Gap(dir, n, ts)
+}
 
 func (p *Pipeline) undetected(c *conn) {
 	p.stats.Undetected.Add(1)

@@ -100,6 +100,17 @@ func TestTLSIsReportedOnce(t *testing.T) {
 	if p.Stats().Encrypted.Load() != 1 || p.Stats().Detected.Load() != 0 {
 		t.Errorf("stats encrypted %d detected %d", p.Stats().Encrypted.Load(), p.Stats().Detected.Load())
 	}
+	// With DetectAll (a mesh pod), TLS on a protocol's own port is reported as encrypted
+	// rather than fed to its parser, and plaintext on that port still goes to the parser.
+	opts = Options{Protocols: []Protocol{{Name: "echo", Ports: []uint16{3306}, Factory: newEcho}}, DetectAll: true}
+	evs, _ = run(t, opts, talk("3306", "", hello, "\x17\x03\x03\x00\x10encrypted-bytes!"))
+	if len(evs) != 1 || evs[0].Type != event.TypeTLS {
+		t.Fatalf("TLS on an owned port: %+v", evs)
+	}
+	evs, _ = run(t, opts, conversation("3306", "plain"))
+	if got := queries(evs, "echo"); len(got) != 1 || got[0] != ":plain|GREETOK" {
+		t.Fatalf("plaintext on an owned port: %q", got)
+	}
 }
 
 // TestClaims: the same connection captured on two interfaces is decoded by the first only.

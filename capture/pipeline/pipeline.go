@@ -67,8 +67,10 @@ type Options struct {
 	MaxBufferedBytes int
 
 	// DetectAll recognises every protocol that has a Detect by content on connections to
-	// ports no protocol claims, not only those configured without ports: on lo of a
-	// service-mesh pod the application talks to the proxy's ports.
+	// ports no protocol claims, not only those configured without ports, and reports any
+	// connection that opens with TLS as encrypted, even on a protocol's port: in a
+	// service-mesh pod the application talks to the proxy's ports on lo, and eth0 carries mTLS
+	// on the application's ports.
 	DetectAll bool
 	// Mesh marks every event of this pipeline as seen through a service mesh (network.mesh).
 	Mesh bool
@@ -145,7 +147,7 @@ func (r receiver) Gap(dir protocols.Dir, n int, ts time.Time) {
 	case stateDecoding:
 		r.c.parser.Gap(dir, n, ts)
 	case stateDetecting:
-		r.p.detectGap(r.c)
+		r.p.detectGap(r.c, dir, n, ts)
 	}
 }
 
@@ -350,9 +352,11 @@ func (p *Pipeline) open(key connKey, pkt *decode.Packet, ts time.Time) *conn {
 		return c
 	}
 	c.receiver = receiver{p, c}
-	if proto != nil {
+	if proto != nil && !p.opts.DetectAll {
 		c.parser = proto.Factory(&c.info, &p.opts.Parser, p.sink)
 	} else {
+		// With DetectAll even a port's owner waits for the first bytes, so that a TLS
+		// connection is reported as encrypted instead of being fed to it.
 		c.state, c.detecting = stateDetecting, &detecting{}
 	}
 	p.conns[key] = c

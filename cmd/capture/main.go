@@ -256,13 +256,14 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 	if err != nil {
 		return err
 	}
-	// On lo of a mesh pod the application talks to the proxy's ports: every TCP connection is
-	// a candidate for detection by content there.
-	meshFilter := filter
-	meshFilter.AllTCP = true
-	meshProg, err := meshFilter.Program()
-	if err != nil {
-		return err
+	if cfg.Mesh != "" {
+		// On lo the application talks to the proxy's ports, and eth0 carries mTLS on the
+		// application's: every TCP connection is looked at, and TLS is reported as such.
+		filter.AllTCP = true
+		if prog, err = filter.Program(); err != nil {
+			return err
+		}
+		opts.DetectAll = true
 	}
 	opts.Claims = pipeline.NewClaims()
 	hs, err := health.Listen(":" + strconv.Itoa(cfg.HealthPort))
@@ -294,11 +295,9 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 	for _, name := range ifaces {
 		o := opts
 		o.Interface = name
-		ifProg := prog
-		if cfg.Mesh != "" && name == "lo" {
-			o.DetectAll, o.Mesh, ifProg = true, true, meshProg
-		}
-		src, err := source.OpenLive(source.LiveOptions{Interface: name, Filter: ifProg, BlockSize: 1 << 20, NumBlocks: ringMiB})
+		// The plaintext leg between the mesh proxy and the application.
+		o.Mesh = cfg.Mesh != "" && name == "lo"
+		src, err := source.OpenLive(source.LiveOptions{Interface: name, Filter: prog, BlockSize: 1 << 20, NumBlocks: ringMiB})
 		if err != nil {
 			return err
 		}
