@@ -1,8 +1,6 @@
 package dns
 
 import (
-	"encoding/binary"
-
 	"github.com/audit-io/wire-audit/capture/protocols"
 )
 
@@ -16,15 +14,4 @@ func Detect(first []byte, dir protocols.Dir) bool {
 	}
 	h, _ := readHeader(first[2:])
 	return h.response() == (dir == protocols.ToClient)
-}
-
-// IsMessage says whether payload, a whole UDP datagram, is a well-formed DNS message: the
-// test that recognises DNS on UDP ports not configured for it.
-func IsMessage(payload []byte) bool {
-	h, err := readHeader(payload)
-	if err != nil {
-		return false
-	}
-	var q question
-	return checkMessage(payload, &h, &q) == nil && int(binary.BigEndian.Uint16(payload[4:])) == 1
 }

@@ -253,8 +253,10 @@ func TestDetect(t *testing.T) {
 		}
 	}
 	for _, d := range readDatagrams(t, "testdata/udp.pcap") {
-		if !IsMessage(d.payload) || IsMessage(d.payload[:len(d.payload)-1]) {
-			t.Errorf("IsMessage on %x", d.payload)
+		var q question
+		h, _ := readHeader(d.payload)
+		if checkMessage(d.payload, &h, &q) != nil || checkMessage(d.payload[:len(d.payload)-1], &h, &q) == nil {
+			t.Errorf("checkMessage on %x", d.payload)
 		}
 	}
 }
