@@ -19,11 +19,13 @@ import (
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
-// TestDetectByContent: MariaDB on 13306 with no ports configured for any protocol is found
-// from its first bytes and decoded; the kernel filter then passes every TCP port.
+// TestDetectByContent: MariaDB on 13306 and PostgreSQL on 15433, with no ports configured for
+// any protocol, are found from their first bytes and decoded; the kernel filter then passes
+// every TCP port.
 func TestDetectByContent(t *testing.T) {
 	pair := realnet.NewPair(t)
 	db := realnet.StartMariaDB(t, pair, realnet.MariaDBOptions{Port: 13306})
+	pg := realnet.StartPostgres(t, pair, realnet.PostgresOptions{Port: 15433})
 	sc := startSidecar(t, pair, `{"version":1,"protocols":[{"name":"mysql"},{"name":"pgsql"},{"name":"dns"}],"flows":true,"kafka":{"topic":"t"},"healthPort":15099}`)
 	if out, err := db.RunClient("SELECT 40 + 2 AS answer;"); err != nil || strings.TrimSpace(out) != "42" {
 		t.Fatalf("client: %q %v", out, err)
@@ -31,7 +33,15 @@ func TestDetectByContent(t *testing.T) {
 	if _, err := db.RunClient("SELECT * FROM no_such_table;"); err == nil {
 		t.Fatal("the CLI did not report the missing table")
 	}
+	if out, err := pg.RunClient("SELECT 20 + 1 AS half;"); err != nil || strings.TrimSpace(out) != "21" {
+		t.Fatalf("psql: %q %v", out, err)
+	}
 	live := sc.stop(t)
+	pgEv := one(t, transactions(live, event.TypePgSQL), "SELECT 20 + 1 AS half;")
+	checkIdentity(t, pgEv, pair, 15433)
+	if pgEv.Status != event.StatusOK || pgEv.PgSQL == nil || pgEv.PgSQL.NumRows != 1 || pgEv.User == nil || pgEv.User.Name != realnet.User {
+		t.Errorf("pgsql: status %q pgsql %+v user %+v", pgEv.Status, pgEv.PgSQL, pgEv.User)
+	}
 	evs := transactions(live, event.TypeMySQL)
 	ok := one(t, evs, "SELECT 40 + 2 AS answer")
 	checkIdentity(t, ok, pair, 13306)
