@@ -365,7 +365,9 @@ func logStats(log *slog.Logger, msg, iface string, s *pipeline.Stats, ks *source
 		"packets", s.Packets.Load(), "bytes", s.Bytes.Load(), "events", s.Events.Load(), "flows", s.Flows.Load(),
 		"connections", s.Conns.Load(), "activeConnections", s.ActiveConns.Load(), "connectionsRefused", s.ConnsRefused.Load(),
 		"retransmissions", s.Retransmissions.Load(), "gaps", s.Gaps.Load(), "gapBytes", s.GapBytes.Load(),
-		"decodeErrors", s.DecodeErrors.Load(), "truncated", s.Truncated.Load()}, kv...)
+		"decodeErrors", s.DecodeErrors.Load(), "truncated", s.Truncated.Load(),
+		"detected", s.Detected.Load(), "undetected", s.Undetected.Load(), "encrypted", s.Encrypted.Load(),
+		"duplicateConnections", s.Duplicates.Load()}, kv...)
 	if ks != nil {
 		attrs = append(attrs, "kernelPackets", ks.Packets, "kernelDrops", ks.Drops)
 	}
