@@ -151,30 +151,50 @@ func isTLSServerHello(b []byte) bool {
 	return len(b) >= 6 && b[0] == 0x16 && b[1] == 3 && b[2] <= 4 && b[5] == 2
 }
 
-// Claims gives each TCP connection to the first pipeline (interface) that sees it. The
-// pipelines of one sidecar share one Claims; it is consulted once per new connection.
+// Claims gives each connection (TCP, or UDP flow) to the first pipeline (interface) that sees
+// it. The pipelines of one sidecar share one Claims and consult it once per new connection.
+// Each interface has its own capture goroutine, and one may have read a whole short
+// connection before the other reads its first packet, so a claim outlives the connection by
+// claimGrace: the late interface still finds it taken.
 type Claims struct {
-	mu    sync.Mutex
-	owner map[connKey]string
+	mu        sync.Mutex
+	owner     map[connKey]claim
+	lastSweep time.Time
 }
 
-// NewClaims returns an empty Claims.
-func NewClaims() *Claims { return &Claims{owner: map[connKey]string{}} }
+type claim struct {
+	iface    string
+	released time.Time // zero while the owner still has the connection
+}
 
-func (c *Claims) claim(key connKey, iface string) bool {
+// claimGrace is how long a released claim still refuses other interfaces.
+const claimGrace = 30 * time.Second
+
+// NewClaims returns an empty Claims.
+func NewClaims() *Claims { return &Claims{owner: map[connKey]claim{}} }
+
+func (c *Claims) claim(key connKey, iface string, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if o, ok := c.owner[key]; ok {
-		return o == iface
+	if now.Sub(c.lastSweep) > claimGrace {
+		c.lastSweep = now
+		for k, cl := range c.owner {
+			if !cl.released.IsZero() && now.Sub(cl.released) > claimGrace {
+				delete(c.owner, k)
+			}
+		}
 	}
-	c.owner[key] = iface
+	if cl, ok := c.owner[key]; ok && cl.iface != iface && (cl.released.IsZero() || now.Sub(cl.released) <= claimGrace) {
+		return false
+	}
+	c.owner[key] = claim{iface: iface}
 	return true
 }
 
-func (c *Claims) release(key connKey, iface string) {
+func (c *Claims) release(key connKey, iface string, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.owner[key] == iface {
-		delete(c.owner, key)
+	if cl, ok := c.owner[key]; ok && cl.iface == iface {
+		c.owner[key] = claim{iface: iface, released: now}
 	}
 }

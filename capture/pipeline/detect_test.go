@@ -138,9 +138,57 @@ func TestClaims(t *testing.T) {
 	if len(sink.Events) != 1 || sink.Events[0].Network.Interface != "eth0" || b.Stats().Duplicates.Load() != 1 {
 		t.Fatalf("%d events, duplicates %d", len(sink.Events), b.Stats().Duplicates.Load())
 	}
-	// Both closed the connection: the claim is gone, so a new connection is anyone's.
-	if len(claims.owner) != 0 {
-		t.Errorf("claims left: %v", claims.owner)
+	// The owner closed the connection; the claim still refuses the other interface (which may
+	// lag behind) for a while, and then the tuple is anyone's again.
+	var key connKey
+	for k := range claims.owner {
+		key = k
+	}
+	if len(claims.owner) != 1 || claims.claim(key, "lo", t0.Add(time.Second)) {
+		t.Errorf("claim taken over at once: %v", claims.owner)
+	}
+	if !claims.claim(key, "lo", t0.Add(time.Minute)) {
+		t.Error("claim still held a minute after the connection ended")
+	}
+}
+
+// TestClaimsUDP: a DNS query and response seen on two interfaces make one event; the claim
+// ends when the flow has been idle.
+func TestClaimsUDP(t *testing.T) {
+	claims := NewClaims()
+	var sink protocoltest.Collector
+	mk := func(iface string) *Pipeline {
+		p, err := New(Options{Sink: &sink, Interface: iface, Claims: claims,
+			Protocols: []Protocol{{Name: "dns", Ports: []uint16{53}, Datagram: dns.NewUDP}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b := mk("br0"), mk("eth0")
+	query := []byte("\x00\x07\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01")
+	answer := append([]byte{0, 7, 0x81, 0x80}, query[4:]...)
+	d, _ := decode.New(layers.LinkTypeEthernet)
+	var dp decode.Packet
+	for i, fr := range [][]byte{serializeUDP(t, "10.0.0.1:40000", "10.0.0.2:53", query), serializeUDP(t, "10.0.0.2:53", "10.0.0.1:40000", answer)} {
+		ts := t0.Add(time.Duration(i) * time.Millisecond)
+		a.Frame(d, fr, ts, &dp)
+		b.Frame(d, fr, ts, &dp)
+	}
+	if len(sink.Events) != 1 || sink.Events[0].Network.Interface != "br0" || b.Stats().Duplicates.Load() != 1 {
+		t.Fatalf("%d events, duplicates %d", len(sink.Events), b.Stats().Duplicates.Load())
+	}
+	for _, p := range []*Pipeline{a, b} {
+		p.Tick(t0.Add(time.Second))
+		p.Tick(t0.Add(time.Minute))
+	}
+	if len(a.udpFlows) != 0 || len(b.udpFlows) != 0 {
+		t.Errorf("after idle: flows %d/%d", len(a.udpFlows), len(b.udpFlows))
+	}
+	for k, cl := range claims.owner {
+		if cl.released.IsZero() || !claims.claim(k, "eth0", t0.Add(2*time.Minute)) {
+			t.Errorf("claim of an idle flow: %+v", cl)
+		}
 	}
 }
 

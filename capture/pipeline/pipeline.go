@@ -106,11 +106,13 @@ type Pipeline struct {
 	sink     protocols.Sink
 	detect   []*Protocol // recognised by content on TCP
 	udp      udpTable
+	udpFlows map[connKey]udpFlow // with Claims: which UDP flows this interface decodes
 }
 
 type connKey struct {
 	a, b   [16]byte
 	pa, pb uint16
+	udp    bool // the key of a UDP flow, in Claims
 }
 
 type conn struct {
@@ -344,7 +346,7 @@ func (p *Pipeline) open(key connKey, pkt *decode.Packet, ts time.Time) *conn {
 		Interface:   p.opts.Interface,
 		MidStream:   !(pkt.SYN && !pkt.ACK),
 	}
-	if p.opts.Claims != nil && !p.opts.Claims.claim(key, p.opts.Interface) {
+	if p.opts.Claims != nil && !p.opts.Claims.claim(key, p.opts.Interface, ts) {
 		// Another interface decodes this connection; remember it, to drop its packets cheaply.
 		c.state = stateDuplicate
 		p.stats.Duplicates.Add(1)
@@ -390,7 +392,7 @@ func (p *Pipeline) closeConn(key connKey, c *conn, ts time.Time) {
 // forget drops c from the table and gives up its claim.
 func (p *Pipeline) forget(key connKey, c *conn) {
 	if p.opts.Claims != nil && c.state != stateDuplicate {
-		p.opts.Claims.release(key, p.opts.Interface)
+		p.opts.Claims.release(key, p.opts.Interface, c.last)
 	}
 	delete(p.conns, key)
 	p.stats.ActiveConns.Store(uint64(len(p.conns)))
@@ -433,6 +435,7 @@ func (p *Pipeline) Tick(now time.Time) {
 		}
 	}
 	p.udp.tick(now)
+	p.expireUDPFlows(now)
 	p.stats.BufferedBytes.Store(int64(p.budget.Used()))
 }
 

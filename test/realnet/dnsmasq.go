@@ -27,6 +27,9 @@ var (
 type DnsmasqOptions struct {
 	// Port to listen on (UDP and TCP) in the peer namespace. Default 53.
 	Port int
+	// ExtraAddrs are more addresses of the peer namespace to answer on, besides the peer's
+	// IPv4 address; they must exist when dnsmasq starts.
+	ExtraAddrs []string
 }
 
 // Dnsmasq is a dnsmasq running in the peer namespace of a pair, authoritative-style for
@@ -62,6 +65,9 @@ func StartDnsmasq(t TB, pair *Pair, opts DnsmasqOptions) *Dnsmasq {
 		"--mx-host=" + DNSMXName + ",mail." + DNSZone + ",10",
 		"--srv-host=" + DNSSRVName + ",db." + DNSZone + ",3306,5,20",
 	}
+	for _, a := range opts.ExtraAddrs {
+		args = append(args, "--listen-address="+a)
+	}
 	d.proc = startProc(t, "dnsmasq", pair.Exec(pair.PeerNS, bin, args...), syscall.SIGTERM)
 	err := waitUntil(t.Context(), 10*time.Second, 20*time.Millisecond, d.proc, func(context.Context) error {
 		out, err := d.Dig(DNSHostName, "A")
@@ -83,7 +89,12 @@ func StartDnsmasq(t TB, pair *Pair, opts DnsmasqOptions) *Dnsmasq {
 // (such as "+tcp"), and returns its short answer (+short): one record's data per line. A
 // name that does not exist gives an empty answer; use DigStatus for the response code.
 func (d *Dnsmasq) Dig(name, typ string, flags ...string) (string, error) {
-	args := append([]string{"@" + d.pair.PeerIP.String(), "-p", strconv.Itoa(d.Port),
+	return d.DigVia(d.pair.PeerIP.String(), name, typ, flags...)
+}
+
+// DigVia is Dig asking the server at addr, one of its ExtraAddrs.
+func (d *Dnsmasq) DigVia(addr, name, typ string, flags ...string) (string, error) {
+	args := append([]string{"@" + addr, "-p", strconv.Itoa(d.Port),
 		"+short", "+tries=1", "+time=2", name, typ}, flags...)
 	return runWithInput("dig", d.pair.Exec(d.pair.PodNS, d.dig, args...), "", 10*time.Second)
 }
