@@ -56,7 +56,7 @@ func StartDnsmasq(t TB, pair *Pair, opts DnsmasqOptions) *Dnsmasq {
 		Port: opts.Port, pair: pair, dig: lookPath(t, "dig"),
 	}
 	args := []string{"--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
-		"--user=root", "--group=root", "--pid-file=", "--log-facility=-", "--log-queries",
+		"--user=root", "--group=root", "--pid-file=", "--log-facility=-",
 		"--bind-interfaces", "--listen-address=" + pair.PeerIP.String(), "--except-interface=lo",
 		"--port=" + strconv.Itoa(opts.Port), "--cache-size=0",
 		"--local=/" + DNSZone + "/",
