@@ -80,6 +80,12 @@ func TestExplicitPortsWin(t *testing.T) {
 	if strings.Join(protos, ",") != "echo/echo,flow/echo" {
 		t.Fatalf("events %v", protos)
 	}
+	// An ignored port (the sidecar's health port) is never detected on.
+	evs, _ = run(t, Options{Protocols: []Protocol{{Name: "greedy", Factory: newEcho, Detect: detectAnything}}, IgnorePorts: []uint16{15099}},
+		conversation("15099", "GET /readyz HTTP/1.1\r\n\r\n"))
+	if len(evs) != 0 {
+		t.Fatalf("ignored port: %+v", evs)
+	}
 	// With DetectAll (lo of a mesh pod), a port no protocol claims is detected even for a
 	// protocol that has ports.
 	opts = Options{Protocols: []Protocol{{Name: "echo", Ports: []uint16{3306}, Factory: newEcho, Detect: detectHello}}, DetectAll: true, Mesh: true}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,9 @@ type Options struct {
 	// Claims, shared by the pipelines of one sidecar, gives each TCP connection to the first
 	// interface that sees it, so that a connection visible on two interfaces is decoded once.
 	Claims *Claims
+	// IgnorePorts are never decoded or detected on, whatever the protocols say: the
+	// sidecar's own health and metrics port, which kubelet probes and scrapers reach.
+	IgnorePorts []uint16
 }
 
 // Stats are the pipeline's counters.
@@ -326,6 +330,10 @@ func (p *Pipeline) open(key connKey, pkt *decode.Packet, ts time.Time) *conn {
 		client, server, proto = src, dst, p.ports[pkt.DstPort]
 	default:
 		client, server, proto = dst, src, p.ports[pkt.SrcPort]
+	}
+	if slices.Contains(p.opts.IgnorePorts, pkt.SrcPort) || slices.Contains(p.opts.IgnorePorts, pkt.DstPort) {
+		p.stats.Ignored.Add(1)
+		return nil
 	}
 	if proto == nil && len(p.detect) > 0 {
 		client, server = guessServer(pkt, src, dst)

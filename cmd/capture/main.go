@@ -266,6 +266,7 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 		opts.DetectAll = true
 	}
 	opts.Claims = pipeline.NewClaims()
+	opts.IgnorePorts = []uint16{uint16(cfg.HealthPort)} // probes of the sidecar itself are not audited
 	hs, err := health.Listen(":" + strconv.Itoa(cfg.HealthPort))
 	if err != nil {
 		return fmt.Errorf("health server: %w", err)
