@@ -20,8 +20,10 @@ const (
 
 	// AnnotationPorts sets the ports of one or more protocols, replacing that protocol's default
 	// ports. A protocol may be named several times. Every protocol named must be enabled.
-	// Type: comma-separated <protocol>:<port>. Default: the cluster defaults.
-	// Example: audit.io/capture-ports: "mysql:3306,mysql:13306,http:8081"
+	// <protocol>:auto gives the protocol no ports: the sidecar recognises it by content on any
+	// port that no protocol's explicit ports claim.
+	// Type: comma-separated <protocol>:<port> or <protocol>:auto. Default: the cluster defaults.
+	// Example: audit.io/capture-ports: "mysql:3306,mysql:13306,http:8081,redis:auto"
 	AnnotationPorts = "audit.io/capture-ports"
 
 	// AnnotationInterfaces lists the pod's network interfaces to capture on.
@@ -70,6 +72,9 @@ const (
 	// per-pod ConfigMap is needed.
 	AnnotationRenderedConfig = "audit.io/rendered-config"
 )
+
+// PortsAuto is the port value of AnnotationPorts that means "recognise by content".
+const PortsAuto = "auto"
 
 // MirrorPodAnnotation marks a static pod's mirror in the API server.
 const MirrorPodAnnotation = "kubernetes.io/config.mirror"

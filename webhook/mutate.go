@@ -110,6 +110,7 @@ func (in *Injector) Mutate(pod *corev1.Pod, namespace string) Result {
 	}
 	out := pod.DeepCopy()
 	cfg := RenderConfig(&in.defaults, &overrides, namespace, pod.Labels)
+	applyMesh(&cfg, MeshOf(pod), &overrides)
 	if err := cfg.Validate(); err != nil {
 		return Result{Outcome: OutcomeErrored, Reason: ReasonInternal, Err: fmt.Errorf("rendered config: %w", err)}
 	}

@@ -158,7 +158,7 @@ func parseProtocols(v string, o *Overrides) error {
 }
 
 func parsePorts(v string, o *Overrides) error {
-	const format = "expected a comma-separated list of <protocol>:<port>, for example mysql:3306,http:8080"
+	const format = "expected a comma-separated list of <protocol>:<port> or <protocol>:auto, for example mysql:3306,http:8080,redis:auto"
 	items := splitList(v)
 	if len(items) == 0 {
 		return errors.New(format)
@@ -171,6 +171,16 @@ func parsePorts(v string, o *Overrides) error {
 		}
 		if !slices.Contains(config.Protocols, proto) {
 			return fmt.Errorf("unknown protocol %q in %q; %s", proto, item, acceptedProtocols())
+		}
+		if portText == PortsAuto {
+			if o.Ports[proto] != nil {
+				return fmt.Errorf("%q: a protocol is either %s or on ports", item, PortsAuto)
+			}
+			o.Ports[proto] = []uint16{}
+			continue
+		}
+		if o.Ports[proto] != nil && len(o.Ports[proto]) == 0 {
+			return fmt.Errorf("%q: a protocol is either %s or on ports", item, PortsAuto)
 		}
 		port, err := strconv.ParseUint(portText, 10, 16)
 		if err != nil || port == 0 {

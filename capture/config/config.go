@@ -28,6 +28,15 @@ const (
 	DNS   = "dns"
 )
 
+// Service meshes whose proxy container the webhook recognises.
+const (
+	MeshIstio   = "istio"
+	MeshLinkerd = "linkerd"
+)
+
+// Meshes lists the accepted values of Config.Mesh.
+var Meshes = []string{MeshIstio, MeshLinkerd}
+
 // Protocols lists every supported protocol in a stable order.
 var Protocols = []string{MySQL, PgSQL, Redis, HTTP, DNS}
 
@@ -56,6 +65,10 @@ type Config struct {
 	Interfaces []string `json:"interfaces,omitempty"`
 	// Protocols to decode, each with its ports. A protocol with no ports is recognised by content.
 	Protocols []Protocol `json:"protocols"`
+	// Mesh names the service-mesh proxy the webhook found in the pod (istio, linkerd), or is
+	// empty. With a mesh, the sidecar recognises every protocol by content on lo, where the
+	// application talks plaintext to the proxy, and marks those events network.mesh.
+	Mesh string `json:"mesh,omitempty"`
 	// Flows turns per-connection flow records on or off.
 	Flows bool `json:"flows"`
 	// Privacy limits what statement text leaves the pod.
@@ -197,6 +210,9 @@ func (c *Config) Validate() error {
 		if err := ValidateInterfaceName(name); err != nil {
 			bad(fmt.Sprintf("interfaces[%d]", i), name, "%v", err)
 		}
+	}
+	if c.Mesh != "" && !slices.Contains(Meshes, c.Mesh) {
+		bad("mesh", c.Mesh, "accepted: %s", strings.Join(Meshes, ", "))
 	}
 	if len(c.Protocols) == 0 {
 		bad("protocols", "[]", "at least one protocol is required")

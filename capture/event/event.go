@@ -13,6 +13,9 @@ const (
 	TypeMySQL = "mysql"
 	TypePgSQL = "pgsql"
 	TypeFlow  = "flow"
+	TypeDNS   = "dns"
+	// TypeTLS marks a connection that carries only TLS: it is reported as encrypted, once.
+	TypeTLS = "tls"
 )
 
 // Status values.
@@ -51,6 +54,7 @@ type Event struct {
 	MySQL *MySQL `json:"mysql,omitempty"`
 	PgSQL *PgSQL `json:"pgsql,omitempty"`
 	Flow  *Flow  `json:"flow,omitempty"`
+	DNS   *DNS   `json:"dns,omitempty"`
 
 	// Kubernetes is shared by every event of a pod and must not be modified.
 	Kubernetes *Kubernetes `json:"kubernetes,omitempty"`
@@ -86,6 +90,9 @@ type Network struct {
 	// Interface is the capture interface the connection was seen on.
 	Interface string `json:"interface,omitempty"`
 	Bytes     uint64 `json:"bytes,omitempty"`
+	// Mesh is true when the transaction was seen on lo between a service-mesh proxy and the
+	// application: the plaintext leg of a connection that is encrypted on the pod's network.
+	Mesh bool `json:"mesh,omitempty"`
 }
 
 // User is ECS `user.*`.
@@ -104,6 +111,9 @@ type TLS struct {
 	// Requested is true when the client asked the server for TLS (MySQL SSL request,
 	// PostgreSQL SSLRequest).
 	Requested bool `json:"requested"`
+	// Encrypted is true on the one tls event of a connection that opened with a TLS
+	// handshake on a port no protocol claims (the mTLS leg of a service-mesh pod).
+	Encrypted bool `json:"encrypted,omitempty"`
 }
 
 // Error is ECS `error.*`, used for decode problems that are reported rather than guessed at.

@@ -14,7 +14,7 @@ func (p *Pipeline) flow(c *conn, final bool) {
 	ev.Timestamp = c.last
 	ev.Event.Kind = "metric"
 	ev.Event.Category = "network"
-	ev.Network.Protocol = c.proto.Name
+	ev.Network.Protocol = c.protoName()
 	protocols.Finish(ev, c.last, up.Bytes, down.Bytes)
 	ev.Source.Packets, ev.Client.Packets = up.Packets, up.Packets
 	ev.Destination.Packets, ev.Server.Packets = down.Packets, down.Packets

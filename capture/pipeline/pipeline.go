@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -23,9 +24,17 @@ import (
 
 // Protocol is a parser and the server ports it listens on.
 type Protocol struct {
-	Name    string
-	Ports   []uint16
+	Name string
+	// Ports are the server ports, TCP and UDP. Without ports the protocol is recognised by
+	// content: Detect on TCP, the datagram parser's own checks on UDP.
+	Ports []uint16
+	// Factory makes the TCP parser of a connection; nil when the protocol has none.
 	Factory protocols.Factory
+	// Detect recognises the protocol from the first bytes of a TCP connection; nil when it
+	// cannot be recognised by content.
+	Detect protocols.Detector
+	// Datagram makes the protocol's UDP parser; nil when the protocol does not run over UDP.
+	Datagram protocols.DatagramFactory
 }
 
 // Options configure a Pipeline. Zero values take the documented defaults.
@@ -57,6 +66,21 @@ type Options struct {
 	// MaxBufferedBytes those held by the whole pipeline (default 16 MiB).
 	MaxPendingBytes  int
 	MaxBufferedBytes int
+
+	// DetectAll recognises every protocol that has a Detect by content on connections to
+	// ports no protocol claims, not only those configured without ports, and reports any
+	// connection that opens with TLS as encrypted, even on a protocol's port: in a
+	// service-mesh pod the application talks to the proxy's ports on lo, and eth0 carries mTLS
+	// on the application's ports.
+	DetectAll bool
+	// Mesh marks every event of this pipeline as seen through a service mesh (network.mesh).
+	Mesh bool
+	// Claims, shared by the pipelines of one sidecar, gives each TCP connection to the first
+	// interface that sees it, so that a connection visible on two interfaces is decoded once.
+	Claims *Claims
+	// IgnorePorts are never decoded or detected on, whatever the protocols say: the
+	// sidecar's own health and metrics port, which kubelet probes and scrapers reach.
+	IgnorePorts []uint16
 }
 
 // Stats are the pipeline's counters.
@@ -68,6 +92,9 @@ type Stats struct {
 	Retransmissions, Gaps   atomic.Uint64
 	GapBytes, Events, Flows atomic.Uint64
 	Truncated, ActiveConns  atomic.Uint64
+	Detected, Undetected    atomic.Uint64 // connections recognised / not recognised by content
+	Encrypted               atomic.Uint64 // connections found to carry only TLS
+	Duplicates              atomic.Uint64 // connections left to the interface that saw them first
 	BufferedBytes           atomic.Int64
 }
 
@@ -81,17 +108,23 @@ type Pipeline struct {
 	nextTick time.Time
 	stats    Stats
 	sink     protocols.Sink
+	detect   []*Protocol // recognised by content on TCP
+	udp      udpTable
+	udpFlows map[connKey]udpFlow // with Claims: which UDP flows this interface decodes
 }
 
 type connKey struct {
 	a, b   [16]byte
 	pa, pb uint16
+	udp    bool // the key of a UDP flow, in Claims
 }
 
 type conn struct {
 	info       protocols.Conn
-	proto      *Protocol
+	proto      *Protocol // nil while detecting, and for a connection that is not decoded
+	state      connState
 	parser     protocols.StreamParser
+	detecting  *detecting
 	half       [2]reassembly.Half // indexed by protocols.Dir
 	first      time.Time
 	last       time.Time
@@ -101,12 +134,28 @@ type conn struct {
 }
 
 // receiver forwards reassembled bytes to the connection's parser.
-type receiver struct{ c *conn }
+type receiver struct {
+	p *Pipeline
+	c *conn
+}
 
 func (r receiver) Data(dir protocols.Dir, data []byte, ts time.Time) {
-	r.c.parser.Data(dir, data, ts)
+	switch r.c.state {
+	case stateDecoding:
+		r.c.parser.Data(dir, data, ts)
+	case stateDetecting:
+		r.p.detectData(r.c, dir, data, ts)
+	}
 }
-func (r receiver) Gap(dir protocols.Dir, n int, ts time.Time) { r.c.parser.Gap(dir, n, ts) }
+
+func (r receiver) Gap(dir protocols.Dir, n int, ts time.Time) {
+	switch r.c.state {
+	case stateDecoding:
+		r.c.parser.Gap(dir, n, ts)
+	case stateDetecting:
+		r.p.detectGap(r.c, dir, n, ts)
+	}
+}
 
 // New validates opts and returns a Pipeline.
 func New(opts Options) (*Pipeline, error) {
@@ -128,8 +177,17 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	for i := range opts.Protocols {
 		pr := &opts.Protocols[i]
-		if pr.Factory == nil {
+		if pr.Factory == nil && pr.Datagram == nil {
 			return nil, fmt.Errorf("pipeline: protocol %q has no parser", pr.Name)
+		}
+		if pr.Factory != nil && pr.Detect != nil && (len(pr.Ports) == 0 || opts.DetectAll) {
+			p.detect = append(p.detect, pr)
+		}
+		if pr.Datagram != nil {
+			p.udp.add(pr, pr.Datagram(opts.Interface, &p.opts.Parser, protocols.SinkFunc(p.emit)))
+		}
+		if pr.Factory == nil {
+			continue
 		}
 		for _, port := range pr.Ports {
 			if other, ok := p.ports[port]; ok {
@@ -153,6 +211,7 @@ func (p *Pipeline) Stats() *Stats { return &p.stats }
 
 func (p *Pipeline) emit(ev *event.Event) {
 	ev.Kubernetes = p.opts.Kubernetes
+	ev.Network.Mesh = p.opts.Mesh
 	p.stats.Events.Add(1)
 	p.opts.Sink.Emit(ev)
 }
@@ -178,9 +237,12 @@ func (p *Pipeline) Packet(pkt *decode.Packet, ts time.Time) {
 	if pkt.Truncated {
 		p.stats.Truncated.Add(1)
 	}
-	if pkt.Transport == decode.TCP {
+	switch pkt.Transport {
+	case decode.TCP:
 		p.tcp(pkt, ts)
-	} else {
+	case decode.UDP:
+		p.datagram(pkt, ts)
+	default:
 		p.stats.Ignored.Add(1)
 	}
 	p.maybeTick(ts)
@@ -229,6 +291,15 @@ func (p *Pipeline) tcp(pkt *decode.Packet, ts time.Time) {
 	if pkt.Src != c.info.Client.Addr() || pkt.SrcPort != c.info.Client.Port() {
 		dir = protocols.ToClient
 	}
+	if c.state >= stateSkipped {
+		if pkt.FIN {
+			c.half[dir].FIN = true
+		}
+		if pkt.RST || (c.half[0].FIN && c.half[1].FIN) {
+			p.closeConn(key, c, ts)
+		}
+		return
+	}
 	h := &c.half[dir]
 	before := h.Stats
 	h.Segment(dir, pkt.Seq, pkt.SYN, pkt.FIN, pkt.Payload, ts, c.receiver, &p.limits, &p.budget)
@@ -260,7 +331,13 @@ func (p *Pipeline) open(key connKey, pkt *decode.Packet, ts time.Time) *conn {
 	default:
 		client, server, proto = dst, src, p.ports[pkt.SrcPort]
 	}
-	if proto == nil {
+	if slices.Contains(p.opts.IgnorePorts, pkt.SrcPort) || slices.Contains(p.opts.IgnorePorts, pkt.DstPort) {
+		p.stats.Ignored.Add(1)
+		return nil
+	}
+	if proto == nil && len(p.detect) > 0 {
+		client, server = guessServer(pkt, src, dst)
+	} else if proto == nil {
 		p.stats.Ignored.Add(1)
 		return nil
 	}
@@ -277,8 +354,21 @@ func (p *Pipeline) open(key connKey, pkt *decode.Packet, ts time.Time) *conn {
 		Interface:   p.opts.Interface,
 		MidStream:   !(pkt.SYN && !pkt.ACK),
 	}
-	c.parser = proto.Factory(&c.info, &p.opts.Parser, p.sink)
-	c.receiver = receiver{c}
+	if p.opts.Claims != nil && !p.opts.Claims.claim(key, p.opts.Interface, ts) {
+		// Another interface decodes this connection; remember it, to drop its packets cheaply.
+		c.state = stateDuplicate
+		p.stats.Duplicates.Add(1)
+		p.conns[key] = c
+		return c
+	}
+	c.receiver = receiver{p, c}
+	if proto != nil && !p.opts.DetectAll {
+		c.parser = proto.Factory(&c.info, &p.opts.Parser, p.sink)
+	} else {
+		// With DetectAll even a port's owner waits for the first bytes, so that a TLS
+		// connection is reported as encrypted instead of being fed to it.
+		c.state, c.detecting = stateDetecting, &detecting{}
+	}
 	p.conns[key] = c
 	p.stats.Conns.Add(1)
 	p.stats.ActiveConns.Store(uint64(len(p.conns)))
@@ -286,6 +376,10 @@ func (p *Pipeline) open(key connKey, pkt *decode.Packet, ts time.Time) *conn {
 }
 
 func (p *Pipeline) closeConn(key connKey, c *conn, ts time.Time) {
+	if c.state >= stateSkipped {
+		p.forget(key, c)
+		return
+	}
 	for dir := range c.half {
 		before := c.half[dir].Stats
 		c.half[dir].Close(protocols.Dir(dir), c.receiver, &p.budget)
@@ -294,9 +388,19 @@ func (p *Pipeline) closeConn(key connKey, c *conn, ts time.Time) {
 			p.stats.GapBytes.Add(c.half[dir].GapBytes - before.GapBytes)
 		}
 	}
-	c.parser.Close(ts)
-	if p.opts.Flows {
+	if c.parser != nil {
+		c.parser.Close(ts)
+	}
+	if p.opts.Flows && c.state != stateDetecting {
 		p.flow(c, true)
+	}
+	p.forget(key, c)
+}
+
+// forget drops c from the table and gives up its claim.
+func (p *Pipeline) forget(key connKey, c *conn) {
+	if p.opts.Claims != nil && c.state != stateDuplicate {
+		p.opts.Claims.release(key, p.opts.Interface, c.last)
 	}
 	delete(p.conns, key)
 	p.stats.ActiveConns.Store(uint64(len(p.conns)))
@@ -319,6 +423,9 @@ func (p *Pipeline) Tick(now time.Time) {
 			p.closeConn(key, c, now)
 			continue
 		}
+		if c.state >= stateSkipped {
+			continue
+		}
 		for dir := range c.half {
 			if c.half[dir].Pending() > 0 {
 				before := c.half[dir].Stats
@@ -327,7 +434,7 @@ func (p *Pipeline) Tick(now time.Time) {
 				p.stats.GapBytes.Add(c.half[dir].GapBytes - before.GapBytes)
 			}
 		}
-		if p.opts.Flows && !now.Before(c.nextReport) {
+		if p.opts.Flows && c.state != stateDetecting && !now.Before(c.nextReport) {
 			c.nextReport = now.Add(p.opts.FlowPeriod)
 			// A connection that was quiet since its last record has nothing new to say.
 			if c.reported != [2]reassembly.Stats{c.half[0].Stats, c.half[1].Stats} {
@@ -335,6 +442,8 @@ func (p *Pipeline) Tick(now time.Time) {
 			}
 		}
 	}
+	p.udp.tick(now)
+	p.expireUDPFlows(now)
 	p.stats.BufferedBytes.Store(int64(p.budget.Used()))
 }
 
@@ -343,4 +452,5 @@ func (p *Pipeline) Close(now time.Time) {
 	for key, c := range p.conns {
 		p.closeConn(key, c, now)
 	}
+	p.udp.close(now)
 }

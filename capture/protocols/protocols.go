@@ -78,6 +78,28 @@ type StreamParser interface {
 // Factory makes the parser of one connection.
 type Factory func(c *Conn, opts *Options, sink Sink) StreamParser
 
+// DatagramParser decodes the UDP datagrams of one protocol seen by one pipeline, from every
+// pair of endpoints: there is no connection to hang state on, so the parser keeps its own
+// bounded table of open requests and expires it on Tick. All methods are called from the
+// pipeline's goroutine, in capture order.
+type DatagramParser interface {
+	// Datagram delivers the payload of one datagram from src to dst. payload is only valid
+	// during the call. The parser decides which side is the client from the content.
+	Datagram(src, dst netip.AddrPort, payload []byte, ts time.Time)
+	// Tick runs timers at now: requests older than the transaction timeout end as errors.
+	Tick(now time.Time)
+	// Close ends the capture: every open request is emitted. No call follows it.
+	Close(now time.Time)
+}
+
+// DatagramFactory makes the datagram parser of one protocol for a pipeline capturing on iface.
+type DatagramFactory func(iface string, opts *Options, sink Sink) DatagramParser
+
+// Detector says whether first, the first bytes seen in direction dir of a TCP connection,
+// open a conversation of its protocol. It must be strict: a false positive hands a connection
+// of another protocol to the wrong parser. first may be cut anywhere.
+type Detector func(first []byte, dir Dir) bool
+
 // Options are the settings every parser honours. The zero value keeps full, unmasked queries.
 type Options struct {
 	// MaxQueryLength cuts longer statement text and marks the event query_truncated; 0 means
@@ -89,6 +111,21 @@ type Options struct {
 	// or a statement). Larger messages are skipped (their size is still counted); 0 means
 	// DefaultMaxMessageBytes.
 	MaxMessageBytes int
+	// TransactionTimeout is how long a request waits for its response before it is reported
+	// with status Error (datagram protocols; a TCP connection ends its open requests when it
+	// closes). 0 means DefaultTransactionTimeout.
+	TransactionTimeout time.Duration
+}
+
+// DefaultTransactionTimeout is the default TransactionTimeout.
+const DefaultTransactionTimeout = 10 * time.Second
+
+// Timeout is the effective TransactionTimeout.
+func (o *Options) Timeout() time.Duration {
+	if o == nil || o.TransactionTimeout <= 0 {
+		return DefaultTransactionTimeout
+	}
+	return o.TransactionTimeout
 }
 
 // DefaultMaxMessageBytes bounds what one parser buffers for a single message by default.

@@ -132,6 +132,15 @@ func (h *Half) Close(dir protocols.Dir, r Receiver, b *Budget) {
 	}
 }
 
+// Discard drops the held segments without delivering them, for a connection that is no longer
+// decoded.
+func (h *Half) Discard(b *Budget) {
+	b.used -= h.held
+	h.held = 0
+	clear(h.pending)
+	h.pending = h.pending[:0:0]
+}
+
 // hold inserts a copy of payload among the pending segments, ordered by sequence number.
 func (h *Half) hold(seq uint32, payload []byte, ts time.Time, b *Budget) {
 	data := make([]byte, len(payload))

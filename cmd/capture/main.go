@@ -58,6 +58,7 @@ type options struct {
 	statsEvery             time.Duration
 	memoryLimit            int64
 	ringMiB                int
+	txTimeout              time.Duration
 }
 
 func run(args []string, stdout io.Writer, log *slog.Logger) error {
@@ -74,6 +75,7 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	fs.BoolVar(&o.flows, "flows", true, "Emit flow records (overrides the config).")
 	fs.Int64Var(&o.memoryLimit, "memory-limit-mib", 40, "Soft limit for the Go heap in MiB (GOMEMLIMIT): the collector works harder near it, so the sidecar stays small with many connections. 0 turns it off.")
 	fs.IntVar(&o.ringMiB, "ring-mib", 8, "Size of each interface's AF_PACKET ring in MiB; it absorbs bursts while the decoder is busy.")
+	fs.DurationVar(&o.txTimeout, "transaction-timeout", protocols.DefaultTransactionTimeout, "How long a DNS query waits for its response before it is reported with status Error.")
 	fs.DurationVar(&o.statsEvery, "stats-interval", 30*time.Second, "How often live capture logs its counters, kernel drops included.")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -105,6 +107,7 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	}
 	out := export.NewJSONLines(stdout)
 	popts, filter, err := pipelineOptions(cfg, out, log)
+	popts.Parser.TransactionTimeout = o.txTimeout
 	if err != nil {
 		return err
 	}
@@ -180,23 +183,34 @@ func pipelineOptions(cfg config.Config, sink protocols.Sink, log *slog.Logger) (
 	}
 	var filter source.Filter
 	for _, p := range cfg.Protocols {
-		factory, ok := all.Factories[p.Name]
+		pr, ok := all.Pipeline(p.Name, p.Ports)
 		switch {
 		case !ok:
 			log.Warn("protocol has no decoder in this build; its traffic is not captured", "protocol", p.Name)
 			continue
-		case len(p.Ports) == 0:
-			log.Warn("protocol has no ports and this build has no detection by content; it is not captured", "protocol", p.Name)
+		case len(p.Ports) == 0 && pr.Detect == nil && pr.Datagram == nil:
+			log.Warn("protocol has no ports and cannot be recognised by content in this build; it is not captured", "protocol", p.Name)
 			continue
 		}
-		opts.Protocols = append(opts.Protocols, pipeline.Protocol{Name: p.Name, Ports: p.Ports, Factory: factory})
-		filter.TCPPorts = append(filter.TCPPorts, p.Ports...)
+		opts.Protocols = append(opts.Protocols, pr)
+		// Explicit ports go to the kernel filter; a protocol without ports needs every packet
+		// of its transports, as it is recognised by content.
+		if pr.Factory != nil {
+			filter.TCPPorts = append(filter.TCPPorts, p.Ports...)
+			filter.AllTCP = filter.AllTCP || len(p.Ports) == 0
+		}
+		if pr.Datagram != nil {
+			filter.UDPPorts = append(filter.UDPPorts, p.Ports...)
+			filter.AllUDP = filter.AllUDP || len(p.Ports) == 0
+		}
 	}
 	if len(opts.Protocols) == 0 {
 		return opts, filter, errors.New("no configured protocol can be decoded by this build")
 	}
-	slices.Sort(filter.TCPPorts)
-	filter.TCPPorts = slices.Compact(filter.TCPPorts)
+	for _, ports := range []*[]uint16{&filter.TCPPorts, &filter.UDPPorts} {
+		slices.Sort(*ports)
+		*ports = slices.Compact(*ports)
+	}
 	k := cfg.Kubernetes
 	if k.Namespace != "" || k.PodName != "" || k.PodUID != "" || k.NodeName != "" || len(k.Labels) > 0 {
 		opts.Kubernetes = &event.Kubernetes{
@@ -234,11 +248,25 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 		if ifaces, err = podInterfaces(); err != nil {
 			return err
 		}
+		if cfg.Mesh != "" && !slices.Contains(ifaces, "lo") {
+			ifaces = append(ifaces, "lo")
+		}
 	}
 	prog, err := filter.Program()
 	if err != nil {
 		return err
 	}
+	if cfg.Mesh != "" {
+		// On lo the application talks to the proxy's ports, and eth0 carries mTLS on the
+		// application's: every TCP connection is looked at, and TLS is reported as such.
+		filter.AllTCP = true
+		if prog, err = filter.Program(); err != nil {
+			return err
+		}
+		opts.DetectAll = true
+	}
+	opts.Claims = pipeline.NewClaims()
+	opts.IgnorePorts = []uint16{uint16(cfg.HealthPort)} // probes of the sidecar itself are not audited
 	hs, err := health.Listen(":" + strconv.Itoa(cfg.HealthPort))
 	if err != nil {
 		return fmt.Errorf("health server: %w", err)
@@ -266,12 +294,14 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 		}
 	}()
 	for _, name := range ifaces {
+		o := opts
+		o.Interface = name
+		// The plaintext leg between the mesh proxy and the application.
+		o.Mesh = cfg.Mesh != "" && name == "lo"
 		src, err := source.OpenLive(source.LiveOptions{Interface: name, Filter: prog, BlockSize: 1 << 20, NumBlocks: ringMiB})
 		if err != nil {
 			return err
 		}
-		o := opts
-		o.Interface = name
 		p, err := pipeline.New(o)
 		if err != nil {
 			_ = src.Close()
@@ -279,7 +309,8 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 		}
 		caps = append(caps, capture{name, src, p})
 	}
-	log.Info("capturing", "interfaces", ifaces, "tcpPorts", filter.TCPPorts)
+	log.Info("capturing", "interfaces", ifaces, "tcpPorts", filter.TCPPorts, "udpPorts", filter.UDPPorts,
+		"allTCP", filter.AllTCP, "allUDP", filter.AllUDP, "mesh", cfg.Mesh)
 	hs.SetReady(true)
 
 	var wg sync.WaitGroup
@@ -335,7 +366,9 @@ func logStats(log *slog.Logger, msg, iface string, s *pipeline.Stats, ks *source
 		"packets", s.Packets.Load(), "bytes", s.Bytes.Load(), "events", s.Events.Load(), "flows", s.Flows.Load(),
 		"connections", s.Conns.Load(), "activeConnections", s.ActiveConns.Load(), "connectionsRefused", s.ConnsRefused.Load(),
 		"retransmissions", s.Retransmissions.Load(), "gaps", s.Gaps.Load(), "gapBytes", s.GapBytes.Load(),
-		"decodeErrors", s.DecodeErrors.Load(), "truncated", s.Truncated.Load()}, kv...)
+		"decodeErrors", s.DecodeErrors.Load(), "truncated", s.Truncated.Load(),
+		"detected", s.Detected.Load(), "undetected", s.Undetected.Load(), "encrypted", s.Encrypted.Load(),
+		"duplicateConnections", s.Duplicates.Load()}, kv...)
 	if ks != nil {
 		attrs = append(attrs, "kernelPackets", ks.Packets, "kernelDrops", ks.Drops)
 	}

@@ -26,8 +26,8 @@ import (
 	"github.com/audit-io/wire-audit/internal/testenv"
 )
 
-var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap",
-	"Comma-separated captures of real load to replay (make bench builds them with pgbench and mysqlslap).")
+var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/dns-load.pcap",
+	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap and lookups against dnsmasq).")
 
 // loadFrames reads a whole capture into memory, so that the benchmark measures decoding and
 // not the disk.
@@ -71,8 +71,8 @@ func (c *countSink) Emit(ev *event.Event) {
 func defaultProtocols(tb testing.TB) []pipeline.Protocol {
 	var out []pipeline.Protocol
 	for _, p := range config.Default().Protocols {
-		if f, ok := all.Factories[p.Name]; ok {
-			out = append(out, pipeline.Protocol{Name: p.Name, Ports: p.Ports, Factory: f})
+		if pr, ok := all.Pipeline(p.Name, p.Ports); ok {
+			out = append(out, pr)
 		}
 	}
 	if len(out) == 0 {
@@ -116,8 +116,11 @@ func tshark(b *testing.B, path string) tsharkTimes {
 		testenv.Missing(b, "tshark is not installed")
 	}
 	field := "pgsql.query"
-	if strings.Contains(filepath.Base(path), "mysql") {
+	switch base := filepath.Base(path); {
+	case strings.Contains(base, "mysql"):
 		field = "mysql.query"
+	case strings.Contains(base, "dns"):
+		field = "dns.qry.name"
 	}
 	args := []string{"taskset", "-c", "0", "tshark", "-n", "-r", path, "-T", "fields", "-e", field}
 	if _, err := exec.LookPath("taskset"); err != nil {

@@ -10,12 +10,14 @@ import (
 
 // LoadOptions configures CaptureLoad. Only Dir is required.
 type LoadOptions struct {
-	// Dir receives pgsql-load.pcap and mysql-load.pcap. A file is written under a temporary
-	// name and renamed when complete, so a failed run leaves no partial file behind.
+	// Dir receives pgsql-load.pcap, mysql-load.pcap and dns-load.pcap, as asked. A file is
+	// written under a temporary name and renamed when complete, so a failed run leaves no
+	// partial file behind.
 	Dir string
 	// Packets is the least number of packets each file holds. Default 600000.
 	Packets int
-	// Protocols to capture, of "pgsql" and "mysql". Default both.
+	// Protocols to capture, of "pgsql", "mysql" and "dns" (lookups over UDP against
+	// dnsmasq). Default pgsql and mysql.
 	Protocols []string
 	// Clients is the number of concurrent client connections. Default 4.
 	Clients int
@@ -44,10 +46,11 @@ type loadRound func(round, n int) error
 
 // loadProtocol is how one protocol's load is generated.
 type loadProtocol struct {
-	port  int
-	first int // transactions in the first round, from which the rest are sized
-	most  int // transactions in a round at most, so that later rounds vary too
-	round loadRound
+	port   int
+	filter string // tcpdump filter; default "tcp port <port>"
+	first  int    // transactions in the first round, from which the rest are sized
+	most   int    // transactions in a round at most, so that later rounds vary too
+	round  loadRound
 }
 
 // CaptureLoad starts MariaDB and PostgreSQL in a new pair, and for each protocol captures on
@@ -89,6 +92,8 @@ func CaptureLoad(t TB, opts LoadOptions) []LoadCapture {
 			lp = pgbenchLoad(t, pair, opts.Clients, opts.Scale)
 		case "mysql":
 			lp = slapLoad(t, pair, opts.Clients)
+		case "dns":
+			lp = dnsLoad(t, pair, opts.Clients)
 		default:
 			t.Fatalf("realnet: no load for protocol %q", proto)
 		}
@@ -106,7 +111,11 @@ func captureRounds(t TB, pair *Pair, proto string, lp loadProtocol, opts LoadOpt
 	t.Cleanup(func() { _ = os.Remove(tmp) })
 	c := LoadCapture{Protocol: proto, File: final}
 	start := time.Now()
-	dump := startTcpdump(t, pair, pair.PodNS, pair.PodIf, tmp, "tcp port "+strconv.Itoa(lp.port), false)
+	filter := lp.filter
+	if filter == "" {
+		filter = "tcp port " + strconv.Itoa(lp.port)
+	}
+	dump := startTcpdump(t, pair, pair.PodNS, pair.PodIf, tmp, filter, false)
 	n := lp.first
 	for c.Rounds < opts.MaxRounds {
 		if err := t.Context().Err(); err != nil {

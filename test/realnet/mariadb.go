@@ -104,8 +104,14 @@ func StartMariaDB(t TB, pair *Pair, opts MariaDBOptions) *MariaDB {
 // without TLS, with sql on its standard input, and returns its standard output (tab-separated,
 // no column names). The error includes standard error.
 func (m *MariaDB) RunClient(sql string) (string, error) {
+	return m.RunClientVia(m.pair.PeerIP.String(), m.Port, sql)
+}
+
+// RunClientVia is RunClient connecting to host:port instead, such as a proxy in the pod
+// namespace that forwards to the server.
+func (m *MariaDB) RunClientVia(host string, port int, sql string) (string, error) {
 	cmd := m.pair.Exec(m.pair.PodNS, m.client, "--no-defaults", "--skip-ssl", "--batch", "--skip-column-names",
-		"--host="+m.pair.PeerIP.String(), "--port="+strconv.Itoa(m.Port),
+		"--host="+host, "--port="+strconv.Itoa(port),
 		"--user="+m.User, "--password="+m.Password, "--database="+m.Database)
 	return runWithInput("mariadb", cmd, sql, time.Minute)
 }

@@ -1,16 +1,40 @@
 // Package all lists the protocol parsers built into the sidecar, by the protocol names of the
-// capture config.
+// capture config. Registering a parser, a detector or a datagram parser is one line in the
+// table of its kind.
 package all
 
 import (
 	"github.com/audit-io/wire-audit/capture/config"
+	"github.com/audit-io/wire-audit/capture/pipeline"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/dns"
 	"github.com/audit-io/wire-audit/capture/protocols/mysql"
 	"github.com/audit-io/wire-audit/capture/protocols/pgsql"
 )
 
-// Factories maps a config protocol name to its parser.
+// Factories maps a config protocol name to its TCP parser.
 var Factories = map[string]protocols.Factory{
 	config.MySQL: mysql.New,
 	config.PgSQL: pgsql.New,
+	config.DNS:   dns.NewTCP,
+}
+
+// Detectors maps a config protocol name to the test that recognises it from the first bytes
+// of a TCP connection, used when the protocol is configured without ports.
+var Detectors = map[string]protocols.Detector{
+	config.MySQL: mysql.Detect,
+	config.PgSQL: pgsql.Detect,
+	config.DNS:   dns.Detect,
+}
+
+// Datagrams maps a config protocol name to its UDP parser.
+var Datagrams = map[string]protocols.DatagramFactory{
+	config.DNS: dns.NewUDP,
+}
+
+// Pipeline returns the pipeline protocol of name with ports (none: recognised by content), and
+// false when this build has no parser for it.
+func Pipeline(name string, ports []uint16) (pipeline.Protocol, bool) {
+	pr := pipeline.Protocol{Name: name, Ports: ports, Factory: Factories[name], Detect: Detectors[name], Datagram: Datagrams[name]}
+	return pr, pr.Factory != nil || pr.Datagram != nil
 }

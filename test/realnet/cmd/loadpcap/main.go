@@ -29,7 +29,7 @@ func run() int {
 	var (
 		out       = flag.String("out", "bin", "directory for the pcap files")
 		packets   = flag.Int("packets", 600000, "least number of packets per file")
-		protocols = flag.String("protocols", "pgsql,mysql", "comma-separated protocols to capture")
+		protocols = flag.String("protocols", "pgsql,mysql", "comma-separated protocols to capture: pgsql, mysql, dns")
 		clients   = flag.Int("clients", 4, "concurrent client connections")
 		noOffload = flag.Bool("disable-offloads", false, "capture MTU-sized packets instead of GSO super-packets")
 		timeout   = flag.Duration("timeout", 15*time.Minute, "give up after this long")
