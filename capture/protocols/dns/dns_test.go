@@ -19,6 +19,7 @@ import (
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
+	"github.com/audit-io/wire-audit/internal/testenv"
 )
 
 // testPort is where testdata/capture.sh runs dnsmasq.
@@ -156,7 +157,7 @@ func TestTCPCapture(t *testing.T) {
 // question, response code and the data of every answer.
 func TestTshark(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed")
+		testenv.Missing(t, "tshark not installed")
 	}
 	for _, file := range []string{"udp", "tcp"} {
 		t.Run(file, func(t *testing.T) {
