@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -245,10 +246,24 @@ func (e *Exporter) connect() error {
 			if e.ctx.Err() != nil {
 				return fmt.Errorf("kafka: closed before the brokers %v answered: %w", e.o.Brokers, err)
 			}
-			return fmt.Errorf("kafka: brokers %v not usable within %v: %w", e.o.Brokers, e.o.StartTimeout, err)
+			return fmt.Errorf("kafka: brokers %v not usable within %v%s: %w", e.o.Brokers, e.o.StartTimeout, e.authHint(err), err)
 		}
 		backoff = min(2*backoff, e.o.BackoffMax)
 	}
+}
+
+// authHint explains an error that most likely comes from failed authentication.
+func (e *Exporter) authHint(err error) string {
+	if e.o.SASL == nil {
+		return ""
+	}
+	switch {
+	case errors.Is(err, kafkago.SASLAuthenticationFailed):
+		return fmt.Sprintf(" (SASL %s authentication failed: check the credentials)", e.o.SASL.Name())
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf(" (with SASL %s: the broker closed the connection, as brokers do when authentication fails: check the credentials)", e.o.SASL.Name())
+	}
+	return fmt.Sprintf(" (with SASL %s)", e.o.SASL.Name())
 }
 
 func probe(ctx context.Context, c *kafkago.Client, topic string) error {
