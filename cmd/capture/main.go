@@ -27,6 +27,7 @@ import (
 	"github.com/audit-io/wire-audit/capture/config"
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/export"
+	kafkaexport "github.com/audit-io/wire-audit/capture/export/kafka"
 	"github.com/audit-io/wire-audit/capture/health"
 	"github.com/audit-io/wire-audit/capture/pipeline"
 	"github.com/audit-io/wire-audit/capture/protocols"
@@ -58,6 +59,7 @@ type options struct {
 	statsEvery             time.Duration
 	memoryLimit            int64
 	ringMiB                int
+	kafka                  kafkaFlags
 }
 
 func run(args []string, stdout io.Writer, log *slog.Logger) error {
@@ -67,7 +69,7 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	fs.StringVar(&o.labelsPath, "labels-file", "", "Downward-API file with the pod's labels; replaces the labels known at admission.")
 	fs.BoolVar(&o.printConfig, "print-config", false, "Print the effective config as JSON and exit.")
 	fs.StringVar(&o.pcap, "pcap", "", "Replay this pcap or pcapng file instead of capturing live; exit once every transaction is flushed.")
-	fs.StringVar(&o.output, "output", "stdout", "Where events go: stdout (one JSON event per line).")
+	fs.StringVar(&o.output, "output", "stdout", "Where events go: stdout (one JSON event per line) or kafka (see --kafka-*).")
 	fs.StringVar(&o.interfaces, "interfaces", "", "Comma-separated interfaces to capture on (overrides the config; default: every interface but lo).")
 	fs.IntVar(&o.maxQueryLength, "max-query-length", 0, "Cut statement text longer than this many bytes (overrides the config; 0: no limit).")
 	fs.BoolVar(&o.maskLiterals, "mask-literals", false, "Replace literal values in statements with ? (overrides the config).")
@@ -75,6 +77,7 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	fs.Int64Var(&o.memoryLimit, "memory-limit-mib", 40, "Soft limit for the Go heap in MiB (GOMEMLIMIT): the collector works harder near it, so the sidecar stays small with many connections. 0 turns it off.")
 	fs.IntVar(&o.ringMiB, "ring-mib", 8, "Size of each interface's AF_PACKET ring in MiB; it absorbs bursts while the decoder is busy.")
 	fs.DurationVar(&o.statsEvery, "stats-interval", 30*time.Second, "How often live capture logs its counters, kernel drops included.")
+	o.kafka.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -100,26 +103,65 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(cfg)
 	}
-	if o.output != "stdout" {
-		return fmt.Errorf("--output %q: accepted: stdout", o.output)
-	}
-	out := export.NewJSONLines(stdout)
-	popts, filter, err := pipelineOptions(cfg, out, log)
+	popts, filter, err := pipelineOptions(cfg, nil, log)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	out, ctx, err := newSink(ctx, o, cfg, popts.Kubernetes, stdout, log)
+	if err != nil {
+		return err
+	}
+	popts.Sink = out
 	if o.pcap != "" {
 		err = replay(ctx, o.pcap, popts, log)
 	} else {
 		err = live(ctx, cfg, popts, filter, o.ringMiB, o.statsEvery, log)
 	}
-	if ferr := out.Flush(); err == nil && ferr != nil {
-		err = fmt.Errorf("write events: %w", ferr)
+	// Capture has stopped (SIGTERM, end of the file, or a failed exporter): flush what is queued.
+	fctx, cancel := context.WithTimeout(context.Background(), o.kafka.flushTimeout)
+	defer cancel()
+	if ferr := out.finish(fctx); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("%s output: %w", o.output, ferr))
 	}
 	return err
 }
+
+// newSink opens the output. With kafka, the returned context also ends when the exporter gives
+// up (brokers unusable past --kafka-start-timeout), so capture stops instead of dropping forever.
+func newSink(ctx context.Context, o options, cfg config.Config, kube *event.Kubernetes, stdout io.Writer, log *slog.Logger) (sink, context.Context, error) {
+	switch o.output {
+	case "stdout":
+		return stdoutSink{export.NewJSONLines(stdout)}, ctx, nil
+	case "kafka":
+		kopts, err := o.kafka.exporterOptions(cfg, o.pcap != "", kube, log)
+		if err != nil {
+			return nil, ctx, err
+		}
+		exp, err := kafkaexport.New(kopts)
+		if err != nil {
+			return nil, ctx, err
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-exp.Done():
+				if exp.Err() != nil {
+					log.Error("kafka export failed; stopping capture", "err", exp.Err())
+				}
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		return kafkaSink{exp}, ctx, nil
+	}
+	return nil, ctx, fmt.Errorf("--output %q: accepted: stdout, kafka", o.output)
+}
+
+type stdoutSink struct{ *export.JSONLines }
+
+func (s stdoutSink) finish(context.Context) error { return s.Flush() }
 
 func effectiveConfig(o options, id identity) (config.Config, error) {
 	cfg := config.Default()
@@ -162,6 +204,7 @@ func effectiveConfig(o options, id identity) (config.Config, error) {
 	if o.set["flows"] {
 		cfg.Flows = o.flows
 	}
+	o.kafka.apply(&cfg.Kafka, o.set)
 	if err := cfg.Validate(); err != nil {
 		return config.Config{}, fmt.Errorf("capture config after flags: %w", err)
 	}
