@@ -29,6 +29,7 @@ import (
 	"github.com/audit-io/wire-audit/capture/export"
 	kafkaexport "github.com/audit-io/wire-audit/capture/export/kafka"
 	"github.com/audit-io/wire-audit/capture/health"
+	"github.com/audit-io/wire-audit/capture/metrics"
 	"github.com/audit-io/wire-audit/capture/pipeline"
 	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/all"
@@ -109,15 +110,16 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	out, ctx, err := newSink(ctx, o, cfg, popts.Kubernetes, stdout, log)
+	m := metrics.New()
+	out, ctx, err := newSink(ctx, o, cfg, popts.Kubernetes, m, stdout, log)
 	if err != nil {
 		return err
 	}
-	popts.Sink = out
+	popts.Sink = m.Sink(out)
 	if o.pcap != "" {
 		err = replay(ctx, o.pcap, popts, log)
 	} else {
-		err = live(ctx, cfg, popts, filter, o.ringMiB, o.statsEvery, log)
+		err = live(ctx, cfg, popts, filter, m, o.ringMiB, o.statsEvery, log)
 	}
 	// Capture has stopped (SIGTERM, end of the file, or a failed exporter): flush what is queued.
 	fctx, cancel := context.WithTimeout(context.Background(), o.kafka.flushTimeout)
@@ -130,7 +132,7 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 
 // newSink opens the output. With kafka, the returned context also ends when the exporter gives
 // up (brokers unusable past --kafka-start-timeout), so capture stops instead of dropping forever.
-func newSink(ctx context.Context, o options, cfg config.Config, kube *event.Kubernetes, stdout io.Writer, log *slog.Logger) (sink, context.Context, error) {
+func newSink(ctx context.Context, o options, cfg config.Config, kube *event.Kubernetes, m *metrics.Metrics, stdout io.Writer, log *slog.Logger) (sink, context.Context, error) {
 	switch o.output {
 	case "stdout":
 		return stdoutSink{export.NewJSONLines(stdout)}, ctx, nil
@@ -139,10 +141,12 @@ func newSink(ctx context.Context, o options, cfg config.Config, kube *event.Kube
 		if err != nil {
 			return nil, ctx, err
 		}
+		kopts.Latency = m.ExportLatency
 		exp, err := kafkaexport.New(kopts)
 		if err != nil {
 			return nil, ctx, err
 		}
+		m.AddExporter(exp)
 		ctx, cancel := context.WithCancel(ctx)
 		go func() {
 			select {
@@ -270,7 +274,7 @@ func replay(ctx context.Context, path string, opts pipeline.Options, log *slog.L
 	return nil
 }
 
-func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter source.Filter, ringMiB int, every time.Duration, log *slog.Logger) error {
+func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter source.Filter, m *metrics.Metrics, ringMiB int, every time.Duration, log *slog.Logger) error {
 	ifaces := cfg.Interfaces
 	if len(ifaces) == 0 {
 		var err error
@@ -286,6 +290,7 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 	if err != nil {
 		return fmt.Errorf("health server: %w", err)
 	}
+	hs.Handle("/metrics", m.Handler())
 	go func() {
 		if err := hs.Serve(); err != nil {
 			log.Error("health server stopped", "err", err)
@@ -297,12 +302,7 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 		_ = hs.Shutdown(sctx)
 	}()
 
-	type capture struct {
-		name string
-		src  *source.Live
-		p    *pipeline.Pipeline
-	}
-	var caps []capture
+	var caps []*capture
 	defer func() {
 		for _, c := range caps {
 			_ = c.src.Close()
@@ -320,7 +320,9 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 			_ = src.Close()
 			return err
 		}
-		caps = append(caps, capture{name, src, p})
+		c := &capture{name: name, src: src, p: p}
+		caps = append(caps, c)
+		m.AddInterface(name, p.Stats(), c.kernel)
 	}
 	log.Info("capturing", "interfaces", ifaces, "tcpPorts", filter.TCPPorts)
 	hs.SetReady(true)
@@ -340,18 +342,32 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 		select {
 		case <-tick.C:
 			for _, c := range caps {
-				ks, _ := c.src.Stats()
+				ks := c.kernel()
 				logStats(log, "capture stats", c.name, c.p.Stats(), &ks)
 			}
 		case <-done:
 			hs.SetReady(false)
 			for _, c := range caps {
-				ks, _ := c.src.Stats()
+				ks := c.kernel()
 				logStats(log, "capture stopped", c.name, c.p.Stats(), &ks)
 			}
 			return errors.Join(errs...)
 		}
 	}
+}
+
+// capture is one interface's socket and pipeline.
+type capture struct {
+	name string
+	src  *source.Live
+	p    *pipeline.Pipeline
+}
+
+// kernel reads the socket's statistics; gopacket accumulates them under its own lock, so the
+// stats ticker and /metrics scrapes may both call it.
+func (c *capture) kernel() source.KernelStats {
+	ks, _ := c.src.Stats()
+	return ks
 }
 
 // podInterfaces lists the pod's interfaces that are up, except loopback: eth0, and the

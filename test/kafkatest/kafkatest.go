@@ -135,11 +135,17 @@ func (p *Process) Restart(t testing.TB) {
 // "key<TAB>value" line per record, in partition order.
 func Kcat(t testing.TB, broker string) []string {
 	t.Helper()
+	return KcatWith(t, exec.Command, broker)
+}
+
+// KcatWith is Kcat with the command made by command (for example in a network namespace).
+func KcatWith(t testing.TB, command func(name string, args ...string) *exec.Cmd, broker string) []string {
+	t.Helper()
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
 		t.Skip("kcat not installed (Debian package kcat; .ci/run installs it)")
 	}
-	out, err := exec.Command(kcat, "-C", "-b", broker, "-t", Topic, "-e", "-q", "-K", "\t", "-f", "%k\t%s\n").Output()
+	out, err := command(kcat, "-C", "-b", broker, "-t", Topic, "-e", "-q", "-K", "\t", "-f", "%k\t%s\n").Output()
 	if err != nil {
 		t.Fatalf("kcat: %v", err)
 	}
