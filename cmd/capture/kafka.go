@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/audit-io/wire-audit/capture/config"
 	"github.com/audit-io/wire-audit/capture/event"
@@ -30,8 +33,7 @@ type kafkaFlags struct {
 }
 
 func (k *kafkaFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&k.brokers, "kafka-brokers", "", "Comma-separated Kafka brokers host:port (overrides the config).")
-	fs.StringVar(&k.topic, "kafka-topic", "", "Kafka topic (overrides the config).")
+	k.registerConnection(fs)
 	fs.StringVar(&k.compression, "kafka-compression", "lz4", "Batch compression: none, gzip, snappy, lz4 or zstd.")
 	fs.StringVar(&k.acks, "kafka-acks", "all", "Acks the brokers give before a batch counts as delivered: all, one or none.")
 	fs.IntVar(&k.queueMiB, "kafka-queue-mib", 32, "Bound of the queue of encoded events waiting for Kafka, in MiB.")
@@ -40,6 +42,13 @@ func (k *kafkaFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&k.batchTimeout, "kafka-batch-timeout", kafkaexport.DefaultBatchTimeout, "How long kafka-go waits to fill a partition's batch (kept small: the queue batches).")
 	fs.DurationVar(&k.startTimeout, "kafka-start-timeout", kafkaexport.DefaultStartTimeout, "How long to wait for unreachable brokers at start before failing.")
 	fs.DurationVar(&k.flushTimeout, "kafka-flush-timeout", 20*time.Second, "On exit (SIGTERM, or end of --pcap), how long to wait for every queued event to be acknowledged; keep it under the pod's termination grace period.")
+}
+
+// registerConnection adds the flags that say where Kafka is and how to log in; the events
+// subcommand shares them.
+func (k *kafkaFlags) registerConnection(fs *flag.FlagSet) {
+	fs.StringVar(&k.brokers, "kafka-brokers", "", "Comma-separated Kafka brokers host:port (overrides the config).")
+	fs.StringVar(&k.topic, "kafka-topic", "", "Kafka topic (overrides the config).")
 	fs.StringVar(&k.saslMechanism, "kafka-sasl-mechanism", "", "SASL mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (overrides the config); credentials from $KAFKA_SASL_USERNAME/$KAFKA_SASL_PASSWORD or the files below.")
 	fs.StringVar(&k.saslUserFile, "kafka-sasl-username-file", "", "File holding the SASL username (instead of the environment variable).")
 	fs.StringVar(&k.saslPassFile, "kafka-sasl-password-file", "", "File holding the SASL password (instead of the environment variable).")
@@ -105,27 +114,35 @@ func (k *kafkaFlags) exporterOptions(cfg config.Config, replay bool, kube *event
 			o.QueueFull = kafkaexport.Block
 		}
 	}
-	if t := cfg.Kafka.TLS; t != nil {
-		tc, err := kafkaexport.TLSConfig(t)
-		if err != nil {
-			return o, err
-		}
-		o.TLS = tc
-	}
-	if s := cfg.Kafka.SASL; s != nil {
-		user, err := secret(k.saslUserFile, s.UsernameEnv, "username")
-		if err != nil {
-			return o, err
-		}
-		pass, err := secret(k.saslPassFile, s.PasswordEnv, "password")
-		if err != nil {
-			return o, err
-		}
-		if o.SASL, err = kafkaexport.SASLMechanism(s.Mechanism, user, pass); err != nil {
-			return o, err
+	var err error
+	o.TLS, o.SASL, err = k.security(cfg.Kafka)
+	return o, err
+}
+
+// security reads the TLS files and the SASL credentials (files first, then the environment
+// variables the config names).
+func (k *kafkaFlags) security(cfg config.Kafka) (*tls.Config, sasl.Mechanism, error) {
+	var tc *tls.Config
+	if t := cfg.TLS; t != nil {
+		var err error
+		if tc, err = kafkaexport.TLSConfig(t); err != nil {
+			return nil, nil, err
 		}
 	}
-	return o, nil
+	s := cfg.SASL
+	if s == nil {
+		return tc, nil, nil
+	}
+	user, err := secret(k.saslUserFile, s.UsernameEnv, "username")
+	if err != nil {
+		return nil, nil, err
+	}
+	pass, err := secret(k.saslPassFile, s.PasswordEnv, "password")
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := kafkaexport.SASLMechanism(s.Mechanism, user, pass)
+	return tc, m, err
 }
 
 // secret reads a credential from file, or else from the environment variable env.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -181,5 +182,44 @@ func TestKafkaSASLFromFiles(t *testing.T) {
 	}
 	if got := kafkatest.Consume(t, c.ListenAddrs(), len(want), 20*time.Second, kgoSCRAM("audit", "pw-1")); len(got) != len(want) {
 		t.Fatalf("%d events in kafka, %d on stdout", len(got), len(want))
+	}
+}
+
+// TestEventsSubcommand replays a capture into kfake with a pod identity, then reads it back
+// with `capture events`: one compact line per event, with the pod, type, status and query.
+func TestEventsSubcommand(t *testing.T) {
+	cfgPath := writeConfig(t)
+	pcap := "../../capture/protocols/mysql/testdata/cli.pcap"
+	t.Setenv("POD_NAMESPACE", "shop")
+	t.Setenv("POD_NAME", "orders-1")
+	want := stdoutEvents(t, cfgPath, pcap)
+	c := kafkatest.Start(t)
+	brokers := strings.Join(c.ListenAddrs(), ",")
+	if err := run([]string{"--config", cfgPath, "--pcap", pcap, "--output", "kafka", "--kafka-brokers", brokers, "--kafka-topic", kafkatest.Topic},
+		os.Stdout, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"compact", "json"} {
+		var out bytes.Buffer
+		if err := run([]string{"events", "--kafka-brokers", brokers, "--kafka-topic", kafkatest.Topic, "--from-beginning", "--exit-at-end", "-o", format},
+			&out, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		if len(lines) != len(want) {
+			t.Fatalf("-o %s: %d lines, want %d events:\n%s", format, len(lines), len(want), out.String())
+		}
+		if format == "compact" {
+			text := out.String()
+			for _, s := range []string{" shop/orders-1 mysql OK ", "SELECT 1 FROM DUAL WHERE 1 = 0", " shop/orders-1 flow - 154.62ms 127.0.0.1:50490 -> 127.0.0.1:13306 bytes 1271/41500 final", " shop/orders-1 mysql Error 140µs SELECT * FROM no_such_table"} {
+				if !strings.Contains(text, s) {
+					t.Errorf("no %q in\n%s", s, text)
+				}
+			}
+		}
+	}
+	// Without --exit-at-end it follows the topic until interrupted; a bad topic is an error.
+	if err := run([]string{"events", "--kafka-brokers", brokers, "--kafka-topic", "no-such-topic", "--exit-at-end"}, io.Discard, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "no-such-topic") {
+		t.Errorf("unknown topic: %v", err)
 	}
 }
