@@ -2,8 +2,12 @@ package kafka
 
 import (
 	"bytes"
-	"encoding/json"
 	"sync"
+
+	// segmentio's encoder writes the same bytes as encoding/json (TestReplayKafkaEqualsStdout
+	// compares them with --output stdout) at a fraction of the CPU: encoding was half of the
+	// exporter's cost per event.
+	"github.com/segmentio/encoding/json"
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/sqlnorm"

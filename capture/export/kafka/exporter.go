@@ -71,7 +71,7 @@ func New(opts Options) (*Exporter, error) {
 		// The Java client's partitioner, so other producers keyed by community_id agree.
 		Balancer:     &kafkago.Murmur2Balancer{},
 		MaxAttempts:  1, // the sender retries, with its own backoff and accounting
-		BatchSize:    o.BatchSize,
+		BatchSize:    min(o.BatchSize, writerBatchSize),
 		BatchBytes:   int64(o.BatchBytes),
 		BatchTimeout: o.BatchTimeout,
 		ReadTimeout:  o.WriteTimeout,

@@ -176,3 +176,8 @@ func ParseAcks(s string) (kafkago.RequiredAcks, error) {
 	}
 	return 0, fmt.Errorf("kafka required acks %q: accepted: all, one, none", s)
 }
+
+// writerBatchSize caps kafka-go's per-partition batch: it allocates a slice of that capacity for
+// every batch, so a huge value costs a large zeroed allocation per write. The queue still hands
+// BatchSize events to each WriteMessages call; kafka-go sends full batches at once.
+const writerBatchSize = 1000
