@@ -15,8 +15,9 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/segmentio/kafka-go/sasl"
+
+	"github.com/audit-io/wire-audit/capture/event"
 )
 
 // QueueFull is what Emit does when the queue holds QueueBytes already.

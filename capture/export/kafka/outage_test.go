@@ -2,7 +2,6 @@ package kafka_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -110,5 +109,4 @@ func TestBrokerKilledMidStream(t *testing.T) {
 	}
 	b, _ := json.Marshal(loss)
 	t.Logf("loss event: %s", b)
-	_ = fmt.Sprint()
 }
