@@ -223,3 +223,26 @@ func TestEventsSubcommand(t *testing.T) {
 		t.Errorf("unknown topic: %v", err)
 	}
 }
+
+// TestOutputAutoFollowsBrokers: with no --output, a config that names brokers (as the webhook
+// renders it) exports to Kafka and prints nothing.
+func TestOutputAutoFollowsBrokers(t *testing.T) {
+	c := kafkatest.Start(t)
+	cfgPath := filepath.Join(t.TempDir(), "config.json")
+	cfg := strings.Replace(replayConfig, `"topic":"from-config"`, `"topic":"`+kafkatest.Topic+`","brokers":["`+c.ListenAddrs()[0]+`"]`, 1)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pcap := "../../capture/protocols/pgsql/testdata/simple.pcap"
+	var out bytes.Buffer
+	if err := run([]string{"--config", cfgPath, "--pcap", pcap}, &out, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() != 0 {
+		t.Fatalf("stdout got %d bytes with brokers configured", out.Len())
+	}
+	want := stdoutEvents(t, writeConfig(t), pcap)
+	if got := kafkatest.Consume(t, c.ListenAddrs(), len(want), 20*time.Second); len(got) != len(want) {
+		t.Fatalf("%d events in kafka, %d on stdout", len(got), len(want))
+	}
+}

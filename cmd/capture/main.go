@@ -73,7 +73,7 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	fs.StringVar(&o.labelsPath, "labels-file", "", "Downward-API file with the pod's labels; replaces the labels known at admission.")
 	fs.BoolVar(&o.printConfig, "print-config", false, "Print the effective config as JSON and exit.")
 	fs.StringVar(&o.pcap, "pcap", "", "Replay this pcap or pcapng file instead of capturing live; exit once every transaction is flushed.")
-	fs.StringVar(&o.output, "output", "stdout", "Where events go: stdout (one JSON event per line) or kafka (see --kafka-*).")
+	fs.StringVar(&o.output, "output", "auto", "Where events go: stdout (one JSON event per line), kafka (see --kafka-*), or auto: kafka when the config or --kafka-brokers names brokers, else stdout.")
 	fs.StringVar(&o.interfaces, "interfaces", "", "Comma-separated interfaces to capture on (overrides the config; default: every interface but lo).")
 	fs.IntVar(&o.maxQueryLength, "max-query-length", 0, "Cut statement text longer than this many bytes (overrides the config; 0: no limit).")
 	fs.BoolVar(&o.maskLiterals, "mask-literals", false, "Replace literal values in statements with ? (overrides the config).")
@@ -106,6 +106,13 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(cfg)
+	}
+	if o.output == "auto" {
+		// The webhook renders brokers from the cluster defaults, so an injected sidecar exports.
+		o.output = "stdout"
+		if len(cfg.Kafka.Brokers) > 0 {
+			o.output = "kafka"
+		}
 	}
 	popts, filter, err := pipelineOptions(cfg, nil, log)
 	if err != nil {

@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,4 +110,83 @@ func TestBrokerKilledMidStream(t *testing.T) {
 	}
 	b, _ := json.Marshal(loss)
 	t.Logf("loss event: %s", b)
+}
+
+// TestDropsCountedPerType fills the queue while the broker is away with events of three types
+// and checks that the loss event counts each type exactly as the exporter dropped them.
+func TestDropsCountedPerType(t *testing.T) {
+	port := kafkatest.FreePort(t)
+	c := kafkatest.Start(t, kfakePort(port))
+	e := newExporter(t, kafka.Options{Brokers: c.ListenAddrs(), QueueBytes: 8 << 10, MaxMessageBytes: 2048})
+	e.Emit(mkEvent(0, 0))
+	waitAcked(t, e, 1, 20*time.Second)
+	c.Close()
+	types := []string{event.TypeMySQL, event.TypePgSQL, event.TypeFlow}
+	for i := range 300 {
+		ev := mkEvent(i%7, i+1)
+		ev.Type = types[i%len(types)]
+		e.Emit(ev)
+	}
+	byType := e.DroppedByType()
+	var sum uint64
+	for _, typ := range types {
+		if byType[typ] == 0 {
+			t.Errorf("no %s drops counted", typ)
+		}
+		sum += byType[typ]
+	}
+	if sum != e.Stats().Dropped.Load() {
+		t.Fatalf("drops by type add up to %d, total %d", sum, e.Stats().Dropped.Load())
+	}
+	c2 := kafkatest.Start(t, kfakePort(port))
+	if err := closeExporter(t, e, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// kfake in memory lost the first event with the old cluster; the rest is here.
+	recs := kafkatest.Consume(t, c2.ListenAddrs(), int(300-sum)+1, 20*time.Second)
+	var loss *event.Event
+	delivered := map[string]uint64{}
+	for _, r := range recs {
+		ev, _ := parse(t, r)
+		if ev.Type == event.TypeLoss {
+			loss = &ev
+			continue
+		}
+		delivered[ev.Type]++
+	}
+	if loss == nil {
+		t.Fatal("no loss event")
+	}
+	for _, typ := range types {
+		if loss.Loss.Events[typ] != byType[typ] {
+			t.Errorf("loss event says %d %s lost, exporter dropped %d", loss.Loss.Events[typ], typ, byType[typ])
+		}
+		if delivered[typ]+byType[typ] != 100 {
+			t.Errorf("%s: %d delivered + %d lost, want 100 emitted", typ, delivered[typ], byType[typ])
+		}
+	}
+}
+
+// TestCloseWhileBrokerDown is SIGTERM during an outage: Close gives up at its deadline, and
+// says how many events were never acknowledged.
+func TestCloseWhileBrokerDown(t *testing.T) {
+	c := kafkatest.Start(t)
+	e := newExporter(t, kafka.Options{Brokers: c.ListenAddrs()})
+	e.Emit(mkEvent(0, 0))
+	waitAcked(t, e, 1, 20*time.Second)
+	c.Close()
+	for i := range 100 {
+		e.Emit(mkEvent(1, i))
+	}
+	start := time.Now()
+	err := closeExporter(t, e, 500*time.Millisecond)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Close took %v with a 500ms deadline", took)
+	}
+	if err == nil || !strings.Contains(err.Error(), "100 events lost") {
+		t.Fatalf("Close = %v, want 100 events lost", err)
+	}
+	if e.Stats().Dropped.Load() != 100 || e.Stats().Acked.Load() != 1 {
+		t.Fatalf("dropped %d acked %d", e.Stats().Dropped.Load(), e.Stats().Acked.Load())
+	}
 }
