@@ -42,6 +42,8 @@ type Exporter struct {
 	q      queue
 	bytes  int
 	closed bool
+	// finished is set by the sender when it stops; nothing queued after that would be sent.
+	finished bool
 	lost   losses // drops not reported yet
 	// dropped accumulates every drop by type since start, for metrics.
 	dropped map[string]uint64
@@ -140,14 +142,14 @@ func (e *Exporter) Emit(ev *event.Event) {
 	if ev.Network.CommunityID != "" {
 		it.key = []byte(ev.Network.CommunityID)
 	}
-	for !e.closed && e.bytes > 0 && e.bytes+it.size() > e.o.QueueBytes {
-		if e.o.QueueFull != Block || e.stopped() {
+	for !e.closed && !e.finished && e.bytes > 0 && e.bytes+it.size() > e.o.QueueBytes {
+		if e.o.QueueFull != Block {
 			e.dropLocked(ev.Type, reasonQueueFull, now)
 			return
 		}
 		e.cond.Wait()
 	}
-	if e.closed {
+	if e.closed || e.finished {
 		e.dropLocked(ev.Type, reasonShutdown, now)
 		return
 	}
@@ -156,15 +158,6 @@ func (e *Exporter) Emit(ev *event.Event) {
 	e.stats.QueueBytes.Store(int64(e.bytes))
 	e.stats.QueueEvents.Add(1)
 	e.cond.Broadcast()
-}
-
-func (e *Exporter) stopped() bool {
-	select {
-	case <-e.done:
-		return true
-	default:
-		return false
-	}
 }
 
 func (e *Exporter) dropLocked(typ, reason string, now time.Time) {
@@ -187,7 +180,15 @@ func (e *Exporter) Close(ctx context.Context) error {
 		<-e.done
 	}
 	e.cancel()
-	werr := e.w.Close()
+	// kafka-go's Close waits for writes still in flight; a blackholed broker must not hold the
+	// exit past the deadline.
+	wdone := make(chan error, 1)
+	go func() { wdone <- e.w.Close() }()
+	var werr error
+	select {
+	case werr = <-wdone:
+	case <-ctx.Done():
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var errs []error
@@ -212,6 +213,7 @@ func (e *Exporter) run() {
 	}
 	e.mu.Lock()
 	e.runErr = err
+	e.finished = true
 	// Whatever is still queued will never be sent.
 	var rest []item
 	rest = e.q.take(rest, e.q.len(), int(^uint(0)>>1))
