@@ -40,3 +40,17 @@ func TestCompact(t *testing.T) {
 		t.Errorf("bad input: %v", err)
 	}
 }
+
+// FuzzCompact: whatever a topic holds, the events view prints a line or an error, never panics.
+func FuzzCompact(f *testing.F) {
+	f.Add([]byte(`{"@timestamp":"2026-11-24T11:41:19Z","type":"mysql","status":"OK","query":"SELECT 1","event":{"duration":5}}`))
+	f.Add([]byte(`{"type":"loss","loss":{"events":{"a":1},"total":1}}`))
+	f.Add([]byte(`{"flow":{},"source":{"ip":"::1"}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		line, err := Compact(b)
+		if err == nil && strings.Contains(line, "\n") {
+			t.Fatalf("line break in %q", line)
+		}
+	})
+}

@@ -20,29 +20,23 @@ const (
 	recordOverhead = 512
 )
 
-type encoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
-}
-
-var encoders = sync.Pool{New: func() any {
-	e := &encoder{}
-	e.enc = json.NewEncoder(&e.buf)
-	e.enc.SetEscapeHTML(false) // the same bytes as --output stdout
-	return e
-}}
+// encodeBufs holds scratch buffers; encode copies out exactly the bytes of one event.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // encode returns ev as one JSON document without the trailing newline, in a new slice the
-// caller owns.
+// caller owns. The flags are those of a json.Encoder with SetEscapeHTML(false), as
+// --output stdout uses: sorted map keys, no HTML escaping.
 func encode(ev *event.Event) ([]byte, error) {
-	e := encoders.Get().(*encoder)
-	defer encoders.Put(e)
-	e.buf.Reset()
-	if err := e.enc.Encode(ev); err != nil {
+	bp := encodeBufs.Get().(*[]byte)
+	defer encodeBufs.Put(bp)
+	b, err := json.Append((*bp)[:0], ev, json.SortMapKeys)
+	if err != nil {
 		return nil, err
 	}
-	b := e.buf.Bytes()
-	return bytes.Clone(b[:len(b)-1]), nil
+	if cap(b) <= 1<<20 { // keep ordinary buffers, let a rare huge one go
+		*bp = b
+	}
+	return bytes.Clone(b), nil
 }
 
 // truncate cuts ev down to at most limit bytes of JSON: first the query text, then the bulky
