@@ -44,7 +44,7 @@ type Exporter struct {
 	closed bool
 	// finished is set by the sender when it stops; nothing queued after that would be sent.
 	finished bool
-	lost   losses // drops not reported yet
+	lost     losses // drops not reported yet
 	// dropped accumulates every drop by type since start, for metrics.
 	dropped map[string]uint64
 
