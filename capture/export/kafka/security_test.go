@@ -125,6 +125,19 @@ func TestSASL(t *testing.T) {
 			}
 		})
 	}
+	t.Run("SCRAM-SHA-512 over TLS", func(t *testing.T) {
+		pki := kafkatest.NewPKI(t)
+		c := kafkatest.Start(t, kfake.TLS(pki.Server), kfake.EnableSASL(), kfake.Superuser(config.SASLScramSHA512, user, pass))
+		tlsCfg, err := kafka.TLSConfig(&config.KafkaTLS{CAFile: pki.CAFile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := kafka.SASLMechanism(config.SASLScramSHA512, user, pass)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deliverOne(t, kafka.Options{Brokers: c.ListenAddrs(), TLS: tlsCfg, SASL: m}, kgo.DialTLSConfig(pki.Client()), consumers[config.SASLScramSHA512])
+	})
 	if _, err := kafka.SASLMechanism("GSSAPI", user, pass); err == nil || !strings.Contains(err.Error(), "sasl.mechanism") {
 		t.Fatalf("err = %v", err)
 	}
