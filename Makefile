@@ -52,7 +52,10 @@ test: envtest kustomize ## Run go vet, then all tests against a real kube-apiser
 
 .PHONY: bench
 bench: envtest load-pcaps ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation (BENCH_ARGS adds flags).
-	go test $$(go list ./... | grep -v -e /test/integration -e /test/capturebench) -run '^$$' -bench . -benchmem $(BENCH_ARGS)
+	go test $$(go list ./... | grep -v -e /test/integration -e /test/capturebench -e /capture/export/kafka) -run '^$$' -bench . -benchmem $(BENCH_ARGS)
+	@# Kafka export to a kfake process: 300k events through the exporter and through a bare kafka-go Writer (overhead ratio), then enqueue-to-ack percentiles at 10k events/s for 3 s.
+	go test ./capture/export/kafka -run '^$$' -bench Throughput -benchtime 300000x $(BENCH_ARGS)
+	go test ./capture/export/kafka -run '^$$' -bench Latency -benchtime 30000x $(BENCH_ARGS)
 	@# Replay of real pgbench / mariadb-slap load on one core, with tshark on the same file.
 	go test ./test/capturebench -run '^$$' -bench Replay -benchtime 5x $(BENCH_ARGS)
 	@# The sidecar live on a veth: 10k concurrent connections injected at 200k packets/s.

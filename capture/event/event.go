@@ -16,6 +16,8 @@ const (
 	TypeDNS   = "dns"
 	// TypeTLS marks a connection that carries only TLS: it is reported as encrypted, once.
 	TypeTLS = "tls"
+	// TypeLoss is the exporter's report of events it had to drop (docs/kafka.md).
+	TypeLoss = "loss"
 )
 
 // Status values.
@@ -55,6 +57,10 @@ type Event struct {
 	PgSQL *PgSQL `json:"pgsql,omitempty"`
 	Flow  *Flow  `json:"flow,omitempty"`
 	DNS   *DNS   `json:"dns,omitempty"`
+	Loss  *Loss  `json:"loss,omitempty"`
+
+	// ExportTruncated marks an event the exporter cut down to fit the message size limit.
+	ExportTruncated *Truncated `json:"export_truncated,omitempty"`
 
 	// Kubernetes is shared by every event of a pod and must not be modified.
 	Kubernetes *Kubernetes `json:"kubernetes,omitempty"`
@@ -183,4 +189,22 @@ type Pod struct {
 // Node is `kubernetes.node.*`.
 type Node struct {
 	Name string `json:"name,omitempty"`
+}
+
+// Loss is `loss.*` of a `type: loss` event: how many events of each type the exporter dropped
+// between event.start (first drop) and event.end (last drop).
+type Loss struct {
+	// Events counts the dropped events by their `type`.
+	Events map[string]uint64 `json:"events"`
+	Total  uint64            `json:"total"`
+	// Reason is queue_full (the bounded queue overflowed) or shutdown (the flush deadline
+	// passed with events still unacknowledged).
+	Reason string `json:"reason"`
+}
+
+// Truncated is `export_truncated.*`: the event was larger than the exporter's message limit and
+// lost the fields listed in Dropped (query text is cut rather than dropped when that suffices).
+type Truncated struct {
+	OriginalBytes int      `json:"original_bytes"`
+	Dropped       []string `json:"dropped,omitempty"`
 }

@@ -27,7 +27,9 @@ import (
 	"github.com/audit-io/wire-audit/capture/config"
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/export"
+	kafkaexport "github.com/audit-io/wire-audit/capture/export/kafka"
 	"github.com/audit-io/wire-audit/capture/health"
+	"github.com/audit-io/wire-audit/capture/metrics"
 	"github.com/audit-io/wire-audit/capture/pipeline"
 	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/all"
@@ -59,16 +61,20 @@ type options struct {
 	memoryLimit            int64
 	ringMiB                int
 	txTimeout              time.Duration
+	kafka                  kafkaFlags
 }
 
 func run(args []string, stdout io.Writer, log *slog.Logger) error {
+	if len(args) > 0 && args[0] == "events" {
+		return runEvents(args[1:], stdout)
+	}
 	fs := flag.NewFlagSet("capture", flag.ContinueOnError)
 	var o options
 	fs.StringVar(&o.configPath, "config", "", "Capture config rendered by the webhook (JSON). Without it, every protocol on its standard ports.")
 	fs.StringVar(&o.labelsPath, "labels-file", "", "Downward-API file with the pod's labels; replaces the labels known at admission.")
 	fs.BoolVar(&o.printConfig, "print-config", false, "Print the effective config as JSON and exit.")
 	fs.StringVar(&o.pcap, "pcap", "", "Replay this pcap or pcapng file instead of capturing live; exit once every transaction is flushed.")
-	fs.StringVar(&o.output, "output", "stdout", "Where events go: stdout (one JSON event per line).")
+	fs.StringVar(&o.output, "output", "auto", "Where events go: stdout (one JSON event per line), kafka (see --kafka-*), or auto: kafka when the config or --kafka-brokers names brokers, else stdout.")
 	fs.StringVar(&o.interfaces, "interfaces", "", "Comma-separated interfaces to capture on (overrides the config; default: every interface but lo).")
 	fs.IntVar(&o.maxQueryLength, "max-query-length", 0, "Cut statement text longer than this many bytes (overrides the config; 0: no limit).")
 	fs.BoolVar(&o.maskLiterals, "mask-literals", false, "Replace literal values in statements with ? (overrides the config).")
@@ -77,6 +83,7 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	fs.IntVar(&o.ringMiB, "ring-mib", 8, "Size of each interface's AF_PACKET ring in MiB; it absorbs bursts while the decoder is busy.")
 	fs.DurationVar(&o.txTimeout, "transaction-timeout", protocols.DefaultTransactionTimeout, "How long a DNS query waits for its response before it is reported with status Error.")
 	fs.DurationVar(&o.statsEvery, "stats-interval", 30*time.Second, "How often live capture logs its counters, kernel drops included.")
+	o.kafka.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -102,27 +109,76 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(cfg)
 	}
-	if o.output != "stdout" {
-		return fmt.Errorf("--output %q: accepted: stdout", o.output)
+	if o.output == "auto" {
+		// The webhook renders brokers from the cluster defaults, so an injected sidecar exports.
+		o.output = "stdout"
+		if len(cfg.Kafka.Brokers) > 0 {
+			o.output = "kafka"
+		}
 	}
-	out := export.NewJSONLines(stdout)
-	popts, filter, err := pipelineOptions(cfg, out, log)
-	popts.Parser.TransactionTimeout = o.txTimeout
+	popts, filter, err := pipelineOptions(cfg, nil, log)
 	if err != nil {
 		return err
 	}
+	popts.Parser.TransactionTimeout = o.txTimeout
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	m := metrics.New()
+	out, ctx, err := newSink(ctx, o, cfg, popts.Kubernetes, m, stdout, log)
+	if err != nil {
+		return err
+	}
+	popts.Sink = m.Sink(out)
 	if o.pcap != "" {
 		err = replay(ctx, o.pcap, popts, log)
 	} else {
-		err = live(ctx, cfg, popts, filter, o.ringMiB, o.statsEvery, log)
+		err = live(ctx, cfg, popts, filter, m, o.ringMiB, o.statsEvery, log)
 	}
-	if ferr := out.Flush(); err == nil && ferr != nil {
-		err = fmt.Errorf("write events: %w", ferr)
+	// Capture has stopped (SIGTERM, end of the file, or a failed exporter): flush what is queued.
+	fctx, cancel := context.WithTimeout(context.Background(), o.kafka.flushTimeout)
+	defer cancel()
+	if ferr := out.finish(fctx); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("%s output: %w", o.output, ferr))
 	}
 	return err
 }
+
+// newSink opens the output. With kafka, the returned context also ends when the exporter gives
+// up (brokers unusable past --kafka-start-timeout), so capture stops instead of dropping forever.
+func newSink(ctx context.Context, o options, cfg config.Config, kube *event.Kubernetes, m *metrics.Metrics, stdout io.Writer, log *slog.Logger) (sink, context.Context, error) {
+	switch o.output {
+	case "stdout":
+		return stdoutSink{export.NewJSONLines(stdout)}, ctx, nil
+	case "kafka":
+		kopts, err := o.kafka.exporterOptions(cfg, o.pcap != "", kube, log)
+		if err != nil {
+			return nil, ctx, err
+		}
+		kopts.Latency = m.ExportLatency
+		exp, err := kafkaexport.New(kopts)
+		if err != nil {
+			return nil, ctx, err
+		}
+		m.AddExporter(exp)
+		ctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-exp.Done():
+				if exp.Err() != nil {
+					log.Error("kafka export failed; stopping capture", "err", exp.Err())
+				}
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		return kafkaSink{exp}, ctx, nil
+	}
+	return nil, ctx, fmt.Errorf("--output %q: accepted: stdout, kafka", o.output)
+}
+
+type stdoutSink struct{ *export.JSONLines }
+
+func (s stdoutSink) finish(context.Context) error { return s.Flush() }
 
 func effectiveConfig(o options, id identity) (config.Config, error) {
 	cfg := config.Default()
@@ -165,6 +221,7 @@ func effectiveConfig(o options, id identity) (config.Config, error) {
 	if o.set["flows"] {
 		cfg.Flows = o.flows
 	}
+	o.kafka.apply(&cfg.Kafka, o.set)
 	if err := cfg.Validate(); err != nil {
 		return config.Config{}, fmt.Errorf("capture config after flags: %w", err)
 	}
@@ -241,7 +298,7 @@ func replay(ctx context.Context, path string, opts pipeline.Options, log *slog.L
 	return nil
 }
 
-func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter source.Filter, ringMiB int, every time.Duration, log *slog.Logger) error {
+func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter source.Filter, m *metrics.Metrics, ringMiB int, every time.Duration, log *slog.Logger) error {
 	ifaces := cfg.Interfaces
 	if len(ifaces) == 0 {
 		var err error
@@ -271,6 +328,7 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 	if err != nil {
 		return fmt.Errorf("health server: %w", err)
 	}
+	hs.Handle("/metrics", m.Handler())
 	go func() {
 		if err := hs.Serve(); err != nil {
 			log.Error("health server stopped", "err", err)
@@ -282,12 +340,7 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 		_ = hs.Shutdown(sctx)
 	}()
 
-	type capture struct {
-		name string
-		src  *source.Live
-		p    *pipeline.Pipeline
-	}
-	var caps []capture
+	var caps []*capture
 	defer func() {
 		for _, c := range caps {
 			_ = c.src.Close()
@@ -307,7 +360,9 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 			_ = src.Close()
 			return err
 		}
-		caps = append(caps, capture{name, src, p})
+		c := &capture{name: name, src: src, p: p}
+		caps = append(caps, c)
+		m.AddInterface(name, p.Stats(), c.kernel)
 	}
 	log.Info("capturing", "interfaces", ifaces, "tcpPorts", filter.TCPPorts, "udpPorts", filter.UDPPorts,
 		"allTCP", filter.AllTCP, "allUDP", filter.AllUDP, "mesh", cfg.Mesh)
@@ -328,18 +383,32 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 		select {
 		case <-tick.C:
 			for _, c := range caps {
-				ks, _ := c.src.Stats()
+				ks := c.kernel()
 				logStats(log, "capture stats", c.name, c.p.Stats(), &ks)
 			}
 		case <-done:
 			hs.SetReady(false)
 			for _, c := range caps {
-				ks, _ := c.src.Stats()
+				ks := c.kernel()
 				logStats(log, "capture stopped", c.name, c.p.Stats(), &ks)
 			}
 			return errors.Join(errs...)
 		}
 	}
+}
+
+// capture is one interface's socket and pipeline.
+type capture struct {
+	name string
+	src  *source.Live
+	p    *pipeline.Pipeline
+}
+
+// kernel reads the socket's statistics; gopacket accumulates them under its own lock, so the
+// stats ticker and /metrics scrapes may both call it.
+func (c *capture) kernel() source.KernelStats {
+	ks, _ := c.src.Stats()
+	return ks
 }
 
 // podInterfaces lists the pod's interfaces that are up, except loopback: eth0, and the

@@ -1,0 +1,430 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/audit-io/wire-audit/capture/event"
+)
+
+// Stats are the exporter's counters; every field is safe to read at any time.
+type Stats struct {
+	// Emitted counts events handed to Emit; Acked those the brokers acknowledged.
+	Emitted, Acked atomic.Uint64
+	// Dropped counts events lost (queue full, or unacknowledged at shutdown).
+	Dropped atomic.Uint64
+	// Truncated counts events cut down to MaxMessageBytes.
+	Truncated atomic.Uint64
+	// KafkaErrors counts failed produce or connect attempts; LossEvents the loss reports sent.
+	KafkaErrors, LossEvents atomic.Uint64
+	// QueueBytes and QueueEvents are what waits for an ack right now (in flight included).
+	QueueBytes, QueueEvents atomic.Int64
+}
+
+// Exporter is a protocols.Sink that ships events to Kafka. Emit may be called from several
+// goroutines (one per capture interface) and never blocks on the network unless the policy is
+// Block. One sender goroutine, started by New, writes batches in queue order and retries
+// failures, so events of one key reach their partition in order.
+type Exporter struct {
+	o Options
+	w *kafkago.Writer
+
+	mu     sync.Mutex
+	cond   *sync.Cond // broadcast when items are added or removed, or on close
+	q      queue
+	bytes  int
+	closed bool
+	// finished is set by the sender when it stops; nothing queued after that would be sent.
+	finished bool
+	lost     losses // drops not reported yet
+	// dropped accumulates every drop by type since start, for metrics.
+	dropped map[string]uint64
+
+	stats   Stats
+	ctx     context.Context // the sender's; cancelled when Close gives up
+	cancel  context.CancelFunc
+	done    chan struct{}
+	runErr  error
+	started time.Time
+}
+
+// New checks opts and starts the sender. The brokers need not be reachable yet: the sender
+// retries until StartTimeout, after which Err reports the failure.
+func New(opts Options) (*Exporter, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	comp, _ := ParseCompression(o.Compression)
+	acks, _ := ParseAcks(o.RequiredAcks)
+	e := &Exporter{o: o, dropped: map[string]uint64{}, done: make(chan struct{}), started: time.Now()}
+	e.cond = sync.NewCond(&e.mu)
+	e.w = &kafkago.Writer{
+		Addr:  kafkago.TCP(o.Brokers...),
+		Topic: o.Topic,
+		// The Java client's partitioner, so other producers keyed by community_id agree.
+		Balancer:     &kafkago.Murmur2Balancer{},
+		MaxAttempts:  1, // the sender retries, with its own backoff and accounting
+		BatchSize:    min(o.BatchSize, writerBatchSize),
+		BatchBytes:   int64(o.BatchBytes),
+		BatchTimeout: o.BatchTimeout,
+		ReadTimeout:  o.WriteTimeout,
+		WriteTimeout: o.WriteTimeout,
+		RequiredAcks: acks,
+		Compression:  comp,
+		Transport:    transport(&o),
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	go e.run()
+	return e, nil
+}
+
+func transport(o *Options) *kafkago.Transport {
+	return &kafkago.Transport{
+		DialTimeout: 5 * time.Second,
+		IdleTimeout: 30 * time.Second,
+		MetadataTTL: 10 * time.Second,
+		ClientID:    o.ClientID,
+		TLS:         o.TLS,
+		SASL:        o.SASL,
+	}
+}
+
+// Stats returns the live counters.
+func (e *Exporter) Stats() *Stats { return &e.stats }
+
+// DroppedByType returns how many events of each type were dropped since start.
+func (e *Exporter) DroppedByType() map[string]uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.dropped)
+}
+
+// Done is closed when the sender stops: after Close, or when the brokers stayed unreachable
+// past StartTimeout. Err then says why.
+func (e *Exporter) Done() <-chan struct{} { return e.done }
+
+// Err is the sender's failure, once Done is closed.
+func (e *Exporter) Err() error {
+	select {
+	case <-e.done:
+		return e.runErr
+	default:
+		return nil
+	}
+}
+
+// Emit encodes ev and queues it. An event larger than MaxMessageBytes is cut down and marked;
+// when the queue is full the event is dropped and counted (DropNewest) or Emit waits (Block).
+func (e *Exporter) Emit(ev *event.Event) {
+	e.stats.Emitted.Add(1)
+	b, err := encode(ev)
+	if err == nil && len(b) > e.o.MaxMessageBytes {
+		e.stats.Truncated.Add(1)
+		b, err = truncate(ev, len(b), e.o.MaxMessageBytes)
+	}
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil { // an event that cannot be encoded is a bug; it is still counted
+		e.dropLocked(ev.Type, reasonQueueFull, now)
+		return
+	}
+	it := item{value: b, typ: ev.Type, at: now}
+	if ev.Network.CommunityID != "" {
+		it.key = []byte(ev.Network.CommunityID)
+	}
+	for !e.closed && !e.finished && e.bytes > 0 && e.bytes+it.size() > e.o.QueueBytes {
+		if e.o.QueueFull != Block {
+			e.dropLocked(ev.Type, reasonQueueFull, now)
+			return
+		}
+		e.cond.Wait()
+	}
+	if e.closed || e.finished {
+		e.dropLocked(ev.Type, reasonShutdown, now)
+		return
+	}
+	e.q.push(it)
+	e.bytes += it.size()
+	e.stats.QueueBytes.Store(int64(e.bytes))
+	e.stats.QueueEvents.Add(1)
+	e.cond.Broadcast()
+}
+
+func (e *Exporter) dropLocked(typ, reason string, now time.Time) {
+	e.lost.add(typ, reason, 1, now)
+	e.dropped[typ]++
+	e.stats.Dropped.Add(1)
+}
+
+// Close stops accepting events and waits until every queued event is acknowledged, or ctx
+// ends. Events still unacknowledged then are counted as lost, and Close says how many.
+func (e *Exporter) Close(ctx context.Context) error {
+	e.mu.Lock()
+	e.closed = true
+	e.cond.Broadcast()
+	e.mu.Unlock()
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		e.cancel()
+		<-e.done
+	}
+	e.cancel()
+	// kafka-go's Close waits for writes still in flight; a blackholed broker must not hold the
+	// exit past the deadline.
+	wdone := make(chan error, 1)
+	go func() { wdone <- e.w.Close() }()
+	var werr error
+	select {
+	case werr = <-wdone:
+	case <-ctx.Done():
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	if e.runErr != nil {
+		errs = append(errs, e.runErr)
+	}
+	if e.lost.total > 0 {
+		errs = append(errs, fmt.Errorf("kafka: %d events lost (%v), not reported in a loss event", e.lost.total, e.lost.byType))
+	}
+	if werr != nil {
+		errs = append(errs, fmt.Errorf("close kafka writer: %w", werr))
+	}
+	return errors.Join(errs...)
+}
+
+// run is the sender: connect, then write batches in queue order until closed and drained.
+func (e *Exporter) run() {
+	defer close(e.done)
+	err := e.connect()
+	if err == nil {
+		err = e.send()
+	}
+	e.mu.Lock()
+	e.runErr = err
+	e.finished = true
+	// Whatever is still queued will never be sent.
+	var rest []item
+	rest = e.q.take(rest, e.q.len(), int(^uint(0)>>1))
+	now := time.Now()
+	for _, it := range rest {
+		e.dropLocked(it.typ, reasonShutdown, now)
+	}
+	e.bytes = 0
+	e.stats.QueueBytes.Store(0)
+	e.stats.QueueEvents.Store(0)
+	e.cond.Broadcast()
+	e.mu.Unlock()
+}
+
+// connect waits for the brokers to answer a metadata request for the topic, with backoff,
+// until StartTimeout.
+func (e *Exporter) connect() error {
+	ctx, cancel := context.WithDeadline(e.ctx, e.started.Add(e.o.StartTimeout))
+	defer cancel()
+	client := &kafkago.Client{Addr: e.w.Addr, Transport: e.w.Transport, Timeout: e.o.WriteTimeout}
+	backoff := e.o.BackoffMin
+	for {
+		err := probe(ctx, client, e.o.Topic)
+		if err == nil {
+			return nil
+		}
+		e.stats.KafkaErrors.Add(1)
+		if e.o.OnError != nil {
+			e.o.OnError(err, 0, backoff)
+		}
+		if !sleep(ctx, backoff) {
+			if e.ctx.Err() != nil {
+				return fmt.Errorf("kafka: closed before the brokers %v answered: %w", e.o.Brokers, err)
+			}
+			return fmt.Errorf("kafka: brokers %v not usable within %v%s: %w", e.o.Brokers, e.o.StartTimeout, e.authHint(err), err)
+		}
+		backoff = min(2*backoff, e.o.BackoffMax)
+	}
+}
+
+// authHint explains an error that most likely comes from failed authentication.
+func (e *Exporter) authHint(err error) string {
+	if e.o.SASL == nil {
+		return ""
+	}
+	switch {
+	case errors.Is(err, kafkago.SASLAuthenticationFailed):
+		return fmt.Sprintf(" (SASL %s authentication failed: check the credentials)", e.o.SASL.Name())
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf(" (with SASL %s: the broker closed the connection, as brokers do when authentication fails: check the credentials)", e.o.SASL.Name())
+	}
+	return fmt.Sprintf(" (with SASL %s)", e.o.SASL.Name())
+}
+
+func probe(ctx context.Context, c *kafkago.Client, topic string) error {
+	md, err := c.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return err
+	}
+	for _, t := range md.Topics {
+		if t.Name == topic {
+			if t.Error != nil {
+				return fmt.Errorf("topic %q: %w", topic, t.Error)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("topic %q: %w", topic, kafkago.UnknownTopicOrPartition)
+}
+
+// sleep waits d or until ctx ends; it reports whether the full wait happened.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (e *Exporter) send() error {
+	var batch []item
+	msgs := make([]kafkago.Message, 0, e.o.BatchSize)
+	for {
+		e.mu.Lock()
+		for e.q.len() == 0 && !e.closed {
+			e.cond.Wait()
+		}
+		if e.q.len() == 0 { // closed and drained
+			e.mu.Unlock()
+			return e.reportLoss(msgs)
+		}
+		batch = e.q.take(batch[:0], e.o.BatchSize, e.o.BatchBytes)
+		e.mu.Unlock()
+		if rest, err := e.deliver(batch, msgs); err != nil {
+			e.putBack(rest)
+			return err
+		}
+		if err := e.reportLoss(msgs); err != nil {
+			return err
+		}
+	}
+}
+
+// putBack returns unsent items to the front of the queue so run counts them as lost.
+func (e *Exporter) putBack(items []item) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rest := e.q.take(nil, e.q.len(), int(^uint(0)>>1))
+	e.q = queue{items: append(items, rest...)}
+}
+
+// deliver writes items until every one is acknowledged, retrying failed ones with backoff. It
+// fails only when the sender's context ends (Close gave up), and then returns the items that
+// were not acknowledged.
+func (e *Exporter) deliver(items []item, msgs []kafkago.Message) ([]item, error) {
+	backoff := e.o.BackoffMin
+	for len(items) > 0 {
+		msgs = msgs[:0]
+		for i := range items {
+			msgs = append(msgs, kafkago.Message{Key: items[i].key, Value: items[i].value})
+		}
+		err := e.w.WriteMessages(e.ctx, msgs...)
+		var werrs kafkago.WriteErrors
+		failed := items[:0]
+		acked := items
+		if err != nil {
+			if !errors.As(err, &werrs) || len(werrs) != len(items) {
+				acked = nil
+				failed = items
+			} else {
+				acked = make([]item, 0, len(items))
+				for i := range items {
+					if werrs[i] == nil {
+						acked = append(acked, items[i])
+					} else {
+						failed = append(failed, items[i])
+					}
+				}
+			}
+		}
+		e.ack(acked)
+		if err == nil {
+			return nil, nil
+		}
+		items = failed
+		e.stats.KafkaErrors.Add(1)
+		if e.o.OnError != nil {
+			e.o.OnError(err, len(items), backoff)
+		}
+		if !sleep(e.ctx, backoff) {
+			return items, fmt.Errorf("kafka: %d events unacknowledged when the flush deadline passed: %w", len(items), err)
+		}
+		backoff = min(2*backoff, e.o.BackoffMax)
+	}
+	return nil, nil
+}
+
+func (e *Exporter) ack(items []item) {
+	if len(items) == 0 {
+		return
+	}
+	now := time.Now()
+	size := 0
+	for i := range items {
+		size += items[i].size()
+		if e.o.Latency != nil {
+			e.o.Latency.Observe(now.Sub(items[i].at).Seconds())
+		}
+	}
+	e.stats.Acked.Add(uint64(len(items)))
+	e.mu.Lock()
+	e.bytes -= size
+	e.stats.QueueBytes.Store(int64(e.bytes))
+	e.stats.QueueEvents.Add(-int64(len(items)))
+	e.cond.Broadcast()
+	e.mu.Unlock()
+}
+
+// reportLoss sends one loss event for the drops since the last report. Kafka has just
+// acknowledged a batch, so it is reachable; the report is retried like any batch.
+func (e *Exporter) reportLoss(msgs []kafkago.Message) error {
+	e.mu.Lock()
+	if e.lost.total == 0 || e.lost.reason == reasonShutdown {
+		e.mu.Unlock()
+		return nil
+	}
+	l := e.lost
+	e.lost = losses{}
+	e.mu.Unlock()
+	b, err := encode(l.event(e.o.Kubernetes, time.Now()))
+	if err != nil {
+		return err
+	}
+	it := item{value: b, typ: event.TypeLoss, at: time.Now()}
+	e.mu.Lock()
+	e.bytes += it.size() // ack subtracts it again
+	e.stats.QueueEvents.Add(1)
+	e.mu.Unlock()
+	if _, err := e.deliver([]item{it}, msgs); err != nil {
+		e.mu.Lock()
+		for typ, n := range l.byType {
+			e.lost.add(typ, l.reason, n, l.first)
+		}
+		e.bytes -= it.size()
+		e.stats.QueueEvents.Add(-1)
+		e.mu.Unlock()
+		return err
+	}
+	e.stats.LossEvents.Add(1)
+	return nil
+}

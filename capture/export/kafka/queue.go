@@ -1,0 +1,94 @@
+package kafka
+
+import (
+	"maps"
+	"time"
+
+	"github.com/audit-io/wire-audit/capture/event"
+)
+
+// item is one encoded event waiting for its ack.
+type item struct {
+	key, value []byte
+	typ        string
+	at         time.Time // when Emit queued it, for the enqueue-to-ack latency
+}
+
+func (it *item) size() int { return len(it.key) + len(it.value) }
+
+// queue is a FIFO of items. It is not safe for concurrent use; Exporter.mu guards it.
+type queue struct {
+	items []item
+	head  int
+}
+
+func (q *queue) len() int { return len(q.items) - q.head }
+
+func (q *queue) push(it item) { q.items = append(q.items, it) }
+
+// take appends up to n items of at most maxBytes in total (at least one item) to dst and
+// removes them from the queue.
+func (q *queue) take(dst []item, n, maxBytes int) []item {
+	bytes := 0
+	for q.head < len(q.items) && n > 0 {
+		it := &q.items[q.head]
+		if bytes > 0 && bytes+it.size() > maxBytes {
+			break
+		}
+		bytes += it.size()
+		dst = append(dst, *it)
+		*it = item{}
+		q.head++
+		n--
+	}
+	switch {
+	case q.head == len(q.items):
+		q.items, q.head = q.items[:0], 0
+	case q.head > 1024 && q.head > len(q.items)/2:
+		k := copy(q.items, q.items[q.head:])
+		clear(q.items[k:])
+		q.items, q.head = q.items[:k], 0
+	}
+	return dst
+}
+
+// losses counts dropped events by type over the window from first to last drop.
+type losses struct {
+	byType      map[string]uint64
+	total       uint64
+	first, last time.Time
+	reason      string
+}
+
+func (l *losses) add(typ, reason string, n uint64, now time.Time) {
+	if l.byType == nil {
+		l.byType = map[string]uint64{}
+		l.first = now
+	}
+	l.byType[typ] += n
+	l.total += n
+	l.last = now
+	if l.reason == "" || reason == reasonShutdown {
+		l.reason = reason
+	}
+}
+
+// Reasons of a loss event.
+const (
+	reasonQueueFull = "queue_full"
+	reasonShutdown  = "shutdown"
+)
+
+// event builds the `type: loss` report of l.
+func (l *losses) event(k *event.Kubernetes, now time.Time) *event.Event {
+	return &event.Event{
+		Timestamp: now,
+		Type:      event.TypeLoss,
+		Event: event.Meta{
+			Kind: "metric", Category: "network", Dataset: event.TypeLoss,
+			Start: l.first, End: l.last, Duration: int64(l.last.Sub(l.first)),
+		},
+		Loss:       &event.Loss{Events: maps.Clone(l.byType), Total: l.total, Reason: l.reason},
+		Kubernetes: k,
+	}
+}
