@@ -17,6 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/audit-io/wire-audit/internal/testenv"
 )
 
 // Topic is the topic every test cluster is seeded with.
@@ -143,7 +145,7 @@ func KcatWith(t testing.TB, command func(name string, args ...string) *exec.Cmd,
 	t.Helper()
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
-		t.Skip("kcat not installed (Debian package kcat; .ci/run installs it)")
+		testenv.Missing(t, "kcat not installed (Debian package kcat; .ci/run installs it)")
 	}
 	out, err := command(kcat, "-C", "-b", broker, "-t", Topic, "-e", "-q", "-K", "\t", "-f", "%k\t%s\n").Output()
 	if err != nil {
