@@ -5,6 +5,8 @@
 package protocoltest
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -162,4 +164,76 @@ func Replay(segs []Segment, factory protocols.Factory, opts *protocols.Options) 
 		conns[k].p.Close(last)
 	}
 	return sink.Events
+}
+
+// Halves concatenates the payloads of segs per direction: what the client sent and what the
+// server sent.
+func Halves(segs []Segment) (cli, srv []byte) {
+	for _, s := range segs {
+		if s.Dir == protocols.ToServer {
+			cli = append(cli, s.Payload...)
+		} else {
+			srv = append(srv, s.Payload...)
+		}
+	}
+	return cli, srv
+}
+
+// Feed drives p the way fuzz targets do: Data calls alternate between the directions, their
+// sizes taken in turn from cuts (a zero is a Gap of one byte), until cli and srv are used up;
+// check runs after each call. It then closes p and returns the last timestamp.
+func Feed(p protocols.StreamParser, cli, srv, cuts []byte, check func()) time.Time {
+	ts := time.Unix(1700000000, 0)
+	dirs := [2][]byte{cli, srv}
+	for i := 0; len(dirs[0])+len(dirs[1]) > 0; i++ {
+		cut := 1
+		if len(cuts) > 0 {
+			cut = int(cuts[i%len(cuts)])
+		}
+		d := i & 1
+		if len(dirs[d]) == 0 {
+			d ^= 1
+		}
+		ts = ts.Add(time.Microsecond)
+		if cut == 0 {
+			dirs[d] = dirs[d][1:]
+			p.Gap(protocols.Dir(d), 1, ts)
+		} else {
+			k := min(cut, len(dirs[d]))
+			p.Data(protocols.Dir(d), dirs[d][:k], ts)
+			dirs[d] = dirs[d][k:]
+		}
+		if check != nil {
+			check()
+		}
+	}
+	p.Close(ts)
+	return ts
+}
+
+// Golden compares the JSON of evs, one event per line, with the file at path; with update it
+// rewrites the file first.
+func Golden(tb testing.TB, path string, evs []*event.Event, update bool) {
+	tb.Helper()
+	var buf bytes.Buffer
+	for _, ev := range evs {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	if update {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		tb.Errorf("events differ from %s (run with -update and review the diff):\n%s", path, buf.String())
+	}
 }
