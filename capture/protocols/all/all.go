@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/audit-io/wire-audit/capture/config"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/http"
 	"github.com/audit-io/wire-audit/capture/protocols/mysql"
 	"github.com/audit-io/wire-audit/capture/protocols/pgsql"
 	"github.com/audit-io/wire-audit/capture/protocols/redis"
@@ -15,4 +16,5 @@ var Factories = map[string]protocols.Factory{
 	config.MySQL: mysql.New,
 	config.PgSQL: pgsql.New,
 	config.Redis: redis.New,
+	config.HTTP:  http.New,
 }
