@@ -89,12 +89,12 @@ type parser struct {
 // request is one request waiting for its final response.
 type request struct {
 	method, target, version string
-	path, query            string
-	domain                 string
-	port                   uint16
-	ua                     string
-	headers                map[string]string
-	msg                    *message
+	path, query             string
+	domain                  string
+	port                    uint16
+	ua                      string
+	headers                 map[string]string
+	msg                     *message
 	// resp is the final response, interim the bytes of 1xx responses before it.
 	resp     *message
 	interim  uint64
