@@ -9,7 +9,8 @@
 // 101 Switching Protocols and a successful CONNECT end decoding of the connection.
 //
 // Fields: http.request.method, http.version, url.original (the request target as sent),
-// url.path, url.query, url.domain and url.port (from Host, or an absolute target),
+// url.path, url.query, url.domain and url.port (from Host, or an absolute target; the
+// server's port when they name none),
 // http.response.status_code and status_phrase, http.request.bytes and http.response.bytes
 // (heads and bodies on the wire), body.bytes (after transfer decoding), user_agent.original,
 // and the headers named in Options.HTTPHeaders. Authorization, Proxy-Authorization, Cookie and
@@ -221,6 +222,9 @@ func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
 		host = f.host
 	}
 	q.domain, q.port = splitHost(host)
+	if q.port == 0 && q.domain != "" {
+		q.port = p.conn.Server.Port() // no port in Host: the one the request went to
+	}
 	q.headers = picked(f.picked)
 	q.noBody = q.method == "HEAD"
 	q.connect = q.method == "CONNECT"
