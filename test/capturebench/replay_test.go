@@ -24,8 +24,8 @@ import (
 	"github.com/audit-io/wire-audit/capture/source"
 )
 
-var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap",
-	"Comma-separated captures of real load to replay (make bench builds them with pgbench and mysqlslap).")
+var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap",
+	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap, redis-benchmark and curl).")
 
 // loadFrames reads a whole capture into memory, so that the benchmark measures decoding and
 // not the disk.
@@ -110,8 +110,13 @@ func tshark(b *testing.B, path string) time.Duration {
 		return 0
 	}
 	field := "pgsql.query"
-	if strings.Contains(filepath.Base(path), "mysql") {
+	switch base := filepath.Base(path); {
+	case strings.Contains(base, "mysql"):
 		field = "mysql.query"
+	case strings.Contains(base, "redis"):
+		field = "resp.bulk_string.value"
+	case strings.Contains(base, "http"):
+		field = "http.request.uri"
 	}
 	args := []string{"taskset", "-c", "0", "tshark", "-n", "-r", path, "-T", "fields", "-e", field}
 	if _, err := exec.LookPath("taskset"); err != nil {

@@ -106,7 +106,7 @@ func (n *Nginx) URL(path string) string { return "http://" + n.Addr + path }
 
 // Curl runs curl in the pod namespace with args and returns its standard output.
 func (n *Nginx) Curl(args ...string) (string, error) {
-	return runWithInput("curl", n.pair.Exec(n.pair.PodNS, n.curl, append([]string{"-sS", "--max-time", "20"}, args...)...), "", time.Minute)
+	return runWithInput("curl", n.pair.Exec(n.pair.PodNS, n.curl, append([]string{"-sS", "--max-time", "300"}, args...)...), "", 5*time.Minute)
 }
 
 // Dial opens a raw TCP connection from the pod namespace to the server.

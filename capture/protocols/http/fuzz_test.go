@@ -17,14 +17,7 @@ func FuzzParser(f *testing.F) {
 		f.Add(cli[:min(len(cli), 4096)], srv[:min(len(srv), 4096)], []byte{5, 200, 17, 1}, false)
 	}
 	for _, tc := range convCases {
-		var cli, srv []byte
-		for _, st := range tc.steps {
-			if st.dir == protocols.ToServer {
-				cli = append(cli, st.data...)
-			} else {
-				srv = append(srv, st.data...)
-			}
-		}
+		cli, srv := protocoltest.StepHalves(tc.steps)
 		f.Add(cli, srv, []byte{1, 3, 64}, tc.mid)
 	}
 	f.Fuzz(func(t *testing.T, cli, srv, cuts []byte, mid bool) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
 )
 
 var testConn = protocols.Conn{
@@ -18,15 +19,11 @@ var testConn = protocols.Conn{
 	CommunityID: "1:test",
 }
 
-// step is one Data (or, with gap > 0, one Gap) call.
-type step struct {
-	dir  protocols.Dir
-	data string
-	gap  int
-}
+// step is one Data (or, with Gap > 0, one Gap) call.
+type step = protocoltest.Step
 
-func c(s string) step { return step{dir: protocols.ToServer, data: s} }
-func s(v string) step { return step{dir: protocols.ToClient, data: v} }
+func c(s string) step { return step{Dir: protocols.ToServer, Data: s} }
+func s(v string) step { return step{Dir: protocols.ToClient, Data: v} }
 
 func req(line string, hdrs ...string) string {
 	return line + "\r\nHost: example.com\r\n" + strings.Join(append(hdrs, ""), "\r\n") + "\r\n"
@@ -48,24 +45,7 @@ func run(t *testing.T, steps []step, mid bool, opts *protocols.Options, chunk in
 		}
 		out = append(out, summary(ev))
 	}))
-	ts := time.Unix(1700000000, 0)
-	for _, st := range steps {
-		ts = ts.Add(time.Millisecond)
-		if st.gap > 0 {
-			p.Gap(st.dir, st.gap, ts)
-			continue
-		}
-		d := []byte(st.data)
-		for len(d) > 0 {
-			k := len(d)
-			if chunk > 0 {
-				k = min(k, chunk)
-			}
-			p.Data(st.dir, d[:k], ts)
-			d = d[k:]
-		}
-	}
-	p.Close(ts)
+	protocoltest.Drive(p, steps, chunk)
 	return out
 }
 
@@ -115,10 +95,10 @@ var convCases = []struct {
 		[]string{`Error GET /big 200 body=3 host=example.com note="connection closed before the response was complete"`}},
 	{"gap inside a body is skipped", false, []step{
 		c(req("GET /g HTTP/1.1") + req("GET /h HTTP/1.1")), s(resp("200 OK", "ab", "Content-Length: 10")),
-		{dir: protocols.ToClient, gap: 5}, s("xyz" + resp("200 OK", "", "Content-Length: 0")),
+		{Dir: protocols.ToClient, Gap: 5}, s("xyz" + resp("200 OK", "", "Content-Length: 0")),
 	}, []string{"OK GET /g 200 body=10 host=example.com", "OK GET /h 200 host=example.com"}},
 	{"gap in a head loses the pairing", false, []step{
-		c(req("GET /1 HTTP/1.1") + req("GET /2 HTTP/1.1")), s("HTTP/1.1 200"), {dir: protocols.ToClient, gap: 40},
+		c(req("GET /1 HTTP/1.1") + req("GET /2 HTTP/1.1")), s("HTTP/1.1 200"), {Dir: protocols.ToClient, Gap: 40},
 		s("junk\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
 		c(req("GET /3 HTTP/1.1")), s(resp("200 OK", "", "Content-Length: 0")),
 	}, []string{
@@ -126,7 +106,7 @@ var convCases = []struct {
 		"OK GET /3 200 host=example.com",
 	}},
 	{"client gap resynchronises on a request line", false, []step{
-		c("POST /a HTTP/1.1\r\nContent-Le"), {dir: protocols.ToServer, gap: 30}, c("garbage\r\n" + req("GET /b HTTP/1.1")),
+		c("POST /a HTTP/1.1\r\nContent-Le"), {Dir: protocols.ToServer, Gap: 30}, c("garbage\r\n" + req("GET /b HTTP/1.1")),
 		s(resp("200 OK", "", "Content-Length: 0")),
 	}, []string{"OK GET /b 200 host=example.com"}},
 	{"mid-stream", true, []step{

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -236,4 +237,100 @@ func Golden(tb testing.TB, path string, evs []*event.Event, update bool) {
 	if !bytes.Equal(buf.Bytes(), want) {
 		tb.Errorf("events differ from %s (run with -update and review the diff):\n%s", path, buf.String())
 	}
+}
+
+// Step is one call in a scripted conversation: Data of Dir with Data, or, when Gap > 0, a Gap
+// of that many bytes.
+type Step struct {
+	Dir  protocols.Dir
+	Data string
+	Gap  int
+}
+
+// Drive plays steps on p, each Data whole or, with chunk > 0, in calls of at most chunk bytes,
+// one millisecond apart, then closes p.
+func Drive(p protocols.StreamParser, steps []Step, chunk int) {
+	ts := time.Unix(1700000000, 0)
+	for _, st := range steps {
+		ts = ts.Add(time.Millisecond)
+		if st.Gap > 0 {
+			p.Gap(st.Dir, st.Gap, ts)
+			continue
+		}
+		d := []byte(st.Data)
+		for len(d) > 0 {
+			k := len(d)
+			if chunk > 0 {
+				k = min(k, chunk)
+			}
+			p.Data(st.Dir, d[:k], ts)
+			d = d[k:]
+		}
+	}
+	p.Close(ts)
+}
+
+// StepHalves concatenates the data of steps per direction, for fuzz seeds.
+func StepHalves(steps []Step) (cli, srv []byte) {
+	for _, st := range steps {
+		if st.Dir == protocols.ToServer {
+			cli = append(cli, st.Data...)
+		} else {
+			srv = append(srv, st.Data...)
+		}
+	}
+	return cli, srv
+}
+
+// BenchReplay benchmarks factory on the connections of segs, a new parser per connection per
+// iteration, and reports the cost per packet (TCP segment with payload): ns/pkt, pkts/s and
+// allocs/pkt, and the events per iteration.
+func BenchReplay(b *testing.B, segs []Segment, factory protocols.Factory, opts *protocols.Options) {
+	type conn struct {
+		c    protocols.Conn
+		dirs []protocols.Dir
+		data [][]byte
+	}
+	var conns []*conn
+	byClient := map[netip.AddrPort]*conn{}
+	var size, pkts int
+	for _, sg := range segs {
+		if len(sg.Payload) == 0 {
+			continue
+		}
+		cn := byClient[sg.Client]
+		if cn == nil {
+			cn = &conn{c: protocols.Conn{Client: sg.Client, Server: sg.Server, Transport: "tcp"}}
+			byClient[sg.Client] = cn
+			conns = append(conns, cn)
+		}
+		cn.dirs = append(cn.dirs, sg.Dir)
+		cn.data = append(cn.data, sg.Payload)
+		size += len(sg.Payload)
+		pkts++
+	}
+	var events int
+	sink := protocols.SinkFunc(func(*event.Event) { events++ })
+	ts := time.Unix(1700000000, 0)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	b.ResetTimer()
+	for range b.N {
+		for _, cn := range conns {
+			p := factory(&cn.c, opts, sink)
+			for j, d := range cn.data {
+				p.Data(cn.dirs[j], d, ts)
+			}
+			p.Close(ts)
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	n := float64(b.N) * float64(pkts)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/pkt")
+	b.ReportMetric(n/b.Elapsed().Seconds(), "pkts/s")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/pkt")
+	b.ReportMetric(float64(events)/float64(b.N), "events/op")
 }

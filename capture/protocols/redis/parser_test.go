@@ -5,10 +5,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
 )
 
 var testConn = protocols.Conn{
@@ -18,15 +18,11 @@ var testConn = protocols.Conn{
 	CommunityID: "1:test",
 }
 
-// step is one Data (or, with gap > 0, one Gap) call.
-type step struct {
-	dir  protocols.Dir
-	data string
-	gap  int
-}
+// step is one Data (or, with Gap > 0, one Gap) call.
+type step = protocoltest.Step
 
-func c(s string) step { return step{dir: protocols.ToServer, data: s} }
-func s(v string) step { return step{dir: protocols.ToClient, data: v} }
+func c(s string) step { return step{Dir: protocols.ToServer, Data: s} }
+func s(v string) step { return step{Dir: protocols.ToClient, Data: v} }
 
 // cmd encodes a command as an array of bulk strings.
 func cmd(args ...string) string {
@@ -63,24 +59,7 @@ func run(t *testing.T, steps []step, mid bool, opts *protocols.Options, chunk in
 		}
 		out = append(out, summary(ev))
 	}))
-	ts := time.Unix(1700000000, 0)
-	for _, st := range steps {
-		ts = ts.Add(time.Millisecond)
-		if st.gap > 0 {
-			p.Gap(st.dir, st.gap, ts)
-			continue
-		}
-		d := []byte(st.data)
-		for len(d) > 0 {
-			k := len(d)
-			if chunk > 0 {
-				k = min(k, chunk)
-			}
-			p.Data(st.dir, d[:k], ts)
-			d = d[k:]
-		}
-	}
-	p.Close(ts)
+	protocoltest.Drive(p, steps, chunk)
 	return out
 }
 
@@ -153,13 +132,13 @@ var convCases = []struct {
 		c(cmd("GET", "a")), s("$10\r\nabc"),
 	}, []string{`Error GET "GET a" note="response not captured"`}},
 	{"server gap", false, nil, []step{
-		c(cmd("GET", "a") + cmd("GET", "b")), s("$1\r\n1\r\n"), {dir: protocols.ToClient, gap: 7},
+		c(cmd("GET", "a") + cmd("GET", "b")), s("$1\r\n1\r\n"), {Dir: protocols.ToClient, Gap: 7},
 		s("junk\r\n"), c(cmd("GET", "c")), s("$1\r\n3\r\n"),
 	}, []string{
 		`OK GET "GET a" ret="1"`, `Error GET "GET b" note="response not captured"`, `OK GET "GET c" ret="3"`,
 	}},
 	{"client gap", false, nil, []step{
-		c(cmd("SET", "a", "1")), s("+OK\r\n"), c("*3\r\n$3\r\nSET\r\n$1"), {dir: protocols.ToServer, gap: 20},
+		c(cmd("SET", "a", "1")), s("+OK\r\n"), c("*3\r\n$3\r\nSET\r\n$1"), {Dir: protocols.ToServer, Gap: 20},
 		c("xx\r\n" + cmd("GET", "a")), s("+OK\r\n$1\r\n1\r\n"), c(cmd("PING")), s("+PONG\r\n"),
 	}, []string{
 		`OK SET "SET a 1" ret="OK"`,
