@@ -224,10 +224,12 @@ func (r *reader) reset(st uint8) {
 // headEnd finds the end of a head ("\r\n\r\n", or "\n\n" which RFC 9112 allows) in data,
 // given the head bytes read before; it returns the offset just after it in data.
 func headEnd(prev, data []byte) (int, bool) {
-	for i, c := range data {
-		if c != '\n' {
-			continue
+	for i := 0; i < len(data); i++ {
+		j := bytes.IndexByte(data[i:], '\n')
+		if j < 0 {
+			break
 		}
+		i += j
 		// The byte before this '\n', and the one before that, across prev and data.
 		b1, b2 := at(prev, data, i-1), at(prev, data, i-2)
 		if b1 == '\n' || b1 == '\r' && b2 == '\n' {

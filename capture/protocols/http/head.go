@@ -11,19 +11,27 @@ var methods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIO
 	"PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "PURGE"}
 
 // isMethod says whether b is a known method.
-func isMethod(b []byte) bool {
+func isMethod(b []byte) bool { return method(b) != "" }
+
+// method returns the known method b as a shared string, or "".
+func method(b []byte) string {
 	for _, m := range methods {
 		if string(b) == m {
-			return true
+			return m
 		}
 	}
-	return false
+	return ""
 }
 
 // version parses "HTTP/1.0" or "HTTP/1.1".
 func version(b []byte) (string, bool) {
-	if len(b) == 8 && string(b[:7]) == "HTTP/1." && (b[7] == '0' || b[7] == '1') {
-		return string(b[5:]), true
+	if len(b) == 8 && string(b[:7]) == "HTTP/1." {
+		switch b[7] {
+		case '0':
+			return "1.0", true
+		case '1':
+			return "1.1", true
+		}
 	}
 	return "", false
 }

@@ -210,12 +210,12 @@ func (p *parser) head(dir int, h []byte, m *message, ts time.Time) (uint8, int64
 }
 
 func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
-	method, target, ver, ok := requestLine(line)
+	meth, target, ver, ok := requestLine(line)
 	if !ok {
 		return 0, 0, &errFraming{"malformed request line"}
 	}
 	f := &p.f
-	q := &request{method: string(method), target: string(target), version: ver, msg: m, ua: string(f.ua)}
+	q := &request{method: method(meth), target: string(target), version: ver, msg: m, ua: string(f.ua)}
 	path, query, host := splitTarget(target)
 	q.path, q.query = string(path), string(query)
 	if len(host) == 0 {

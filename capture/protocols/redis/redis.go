@@ -342,6 +342,7 @@ func (p *parser) emit(c *command, end time.Time, note string) {
 // cmdBuilder turns the client's values into commands.
 type cmdBuilder struct {
 	p      *parser
+	last   string // the previous verb
 	method []byte
 	q      []byte
 	cut    bool
@@ -381,7 +382,10 @@ func (b *cmdBuilder) done(r *reader, _ time.Time) {
 	if len(q) > b.p.qmax {
 		q, cut = truncate(q, b.p.qmax), true
 	}
-	c := &command{method: string(b.method), query: string(q), cut: cut, start: r.val.start, reqBytes: uint64(r.val.wire)}
+	if string(b.method) != b.last {
+		b.last = string(b.method) // commands repeat: the verb string is made once per run
+	}
+	c := &command{method: b.last, query: string(q), cut: cut, start: r.val.start, reqBytes: uint64(r.val.wire)}
 	switch c.method {
 	case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE":
 		c.sub = string(bytes.ToLower(b.method))
