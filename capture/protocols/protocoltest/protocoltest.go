@@ -334,3 +334,24 @@ func BenchReplay(b *testing.B, segs []Segment, factory protocols.Factory, opts *
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/pkt")
 	b.ReportMetric(float64(events)/float64(b.N), "events/op")
 }
+
+// FirstBytes returns, per connection of segs in order of appearance, the first payload of
+// each direction (at most n bytes; nil when the direction sent nothing): what detection by
+// content sees.
+func FirstBytes(segs []Segment, n int) [][2][]byte {
+	idx := map[[2]netip.AddrPort]int{}
+	var out [][2][]byte
+	for _, s := range segs {
+		k := [2]netip.AddrPort{s.Client, s.Server}
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, [2][]byte{})
+		}
+		if len(s.Payload) > 0 && out[i][s.Dir] == nil {
+			out[i][s.Dir] = s.Payload[:min(n, len(s.Payload))]
+		}
+	}
+	return out
+}

@@ -9,7 +9,7 @@ import (
 // Detect says whether first, the first bytes of direction dir of a connection, look like the
 // start of a Redis conversation. From the client: a command array ("*<n>\r\n$<len>\r\n" then
 // a command name of letters) or an inline command whose first word is a common connection
-// opener (PING, AUTH, HELLO, ...). From the server: a well-formed first reply line (a simple
+// opener (PING, AUTH, HELLO, ...) on a line that is not an HTTP request line. From the server: a well-formed first reply line (a simple
 // string, an error starting with an upper-case code, an integer, a bulk length, an aggregate
 // count). The server side is weak evidence alone: callers should prefer the client side.
 func Detect(first []byte, dir protocols.Dir) bool {
@@ -35,7 +35,8 @@ func detectClient(b []byte) bool {
 		for _, o := range openers {
 			if string(w) == o {
 				nl := bytes.IndexByte(b, '\n')
-				return nl > 0 && printableLine(b[:nl])
+				// "GET /path HTTP/1.1" is HTTP, not an inline GET.
+				return nl > 0 && printableLine(b[:nl]) && !bytes.Contains(b[:nl], []byte(" HTTP/"))
 			}
 		}
 		return false
@@ -44,7 +45,10 @@ func detectClient(b []byte) bool {
 	if n, good := length(line, 1<<20); !ok || !good || n < 1 {
 		return false
 	}
-	if len(rest) == 0 || rest[0] != '$' {
+	if len(rest) == 0 {
+		return true // the array header came alone: "*<n>\r\n"
+	}
+	if rest[0] != '$' {
 		return false
 	}
 	line, rest, ok = cutLine(rest[1:])
@@ -67,7 +71,10 @@ func detectServer(b []byte) bool {
 	}
 	line, _, ok := cutLine(b[1:])
 	if !ok {
-		return false
+		if len(b) < 16 || b[0] != '+' && b[0] != '-' {
+			return false
+		}
+		line = b[1:] // a long simple string or error, cut by the caller
 	}
 	switch b[0] {
 	case '+':

@@ -222,7 +222,7 @@ func TestDetect(t *testing.T) {
 		{"array cut", "*2\r\n$5\r\nHEL", protocols.ToServer, true},
 		{"inline ping", "PING\r\n", protocols.ToServer, true},
 		{"inline auth", "auth secret\r\n", protocols.ToServer, true},
-		{"http", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", protocols.ToServer, true /* GET is a Redis opener too */},
+		{"http", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", protocols.ToServer, false},
 		{"http post", "POST / HTTP/1.1\r\n", protocols.ToServer, false},
 		{"binary", "\x16\x03\x01\x02\x00", protocols.ToServer, false},
 		{"array of ints", "*1\r\n:1\r\n", protocols.ToServer, false},
