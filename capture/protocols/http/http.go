@@ -218,6 +218,9 @@ func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
 	q := &request{method: method(meth), target: string(target), version: ver, msg: m, ua: string(f.ua)}
 	path, query, host := splitTarget(target)
 	q.path, q.query = string(path), string(query)
+	if q.method == "CONNECT" {
+		q.path, host = "", target // authority-form: host:port
+	}
 	if len(host) == 0 {
 		host = f.host
 	}

@@ -89,6 +89,10 @@ var convCases = []struct {
 	{"absolute target", false, []step{
 		c("GET http://Proxy.Example:8080/p?q HTTP/1.1\r\n\r\n"), s(resp("200 OK", "", "Content-Length: 0")),
 	}, []string{"OK GET http://Proxy.Example:8080/p?q 200 host=proxy.example"}},
+	{"connect tunnel", false, []step{
+		c("CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n"), s(resp("200 Connection Established", "")),
+		c("\x16\x03\x01 tls bytes"), s("\x16\x03\x03 more tls"),
+	}, []string{"OK CONNECT db.internal:5432 200 host=db.internal"}},
 	{"no response", false, []step{c(req("GET /slow HTTP/1.1"))},
 		[]string{`Error GET /slow host=example.com note="response not captured"`}},
 	{"response cut by close", false, []step{c(req("GET /big HTTP/1.1")), s(resp("200 OK", "abc", "Content-Length: 10"))},
