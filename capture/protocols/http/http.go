@@ -27,7 +27,8 @@
 // that moment has the old response paired with the new request.
 //
 // Memory. Per connection: one head of at most 64 KiB per direction, the kept body prefixes,
-// and at most 1024 queued requests.
+// and at most 1024 queued requests: a request beyond them is reported at once as not
+// tracked, and its response is skipped when it comes.
 package http
 
 import (
@@ -76,6 +77,8 @@ type parser struct {
 
 	rd    [2]reader
 	queue []*request
+	// qbuf is the start of the array under queue, which pops move forward.
+	qbuf []*request
 	// cur is the request whose body the client is sending.
 	cur *request
 	// resync looks for a request line in the client direction.
@@ -83,6 +86,8 @@ type parser struct {
 	// srvWait: the pairing is lost; server bytes are dropped until armed (a request arrived
 	// with nothing queued) and a segment starts with a status line.
 	srvWait, armed bool
+	// drop counts responses still to come for requests that were not tracked.
+	drop int
 	// scratch for header parsing, reused.
 	f fields
 }
@@ -104,6 +109,8 @@ type request struct {
 	respHdrs map[string]string
 	noBody   bool // a HEAD request: the response has no body
 	connect  bool
+	// after counts the responses that follow this one's and answer requests not tracked.
+	after int
 }
 
 func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
@@ -181,9 +188,10 @@ func (p *parser) lostPairing(ts time.Time) {
 		p.emit(q, ts, noteNoResponse)
 	}
 	clear(p.queue)
-	p.queue = p.queue[:0]
+	p.queue = p.qbuf[:0]
 	p.rd[toClient].reset(stResync)
 	p.srvWait, p.armed = true, false
+	p.drop = 0
 }
 
 // lostClient resynchronises the client direction; the pairing is lost as well.
@@ -232,24 +240,30 @@ func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
 	q.noBody = q.method == "HEAD"
 	q.connect = q.method == "CONNECT"
 	if len(p.queue) >= maxPending {
-		for _, o := range p.queue {
-			p.emit(o, o.msg.start, noteTooMany)
-		}
-		clear(p.queue)
-		p.queue = p.queue[:0]
-		p.rd[toClient].reset(stResync)
-		p.srvWait = true
+		// Reported now; its response, which comes after the last queued one's, is skipped.
+		p.emit(q, q.msg.start, noteTooMany)
+		p.queue[len(p.queue)-1].after++
+		return p.requestBody()
 	}
 	if p.srvWait && len(p.queue) == 0 {
 		p.armed = true
 	}
+	grows := len(p.queue) == cap(p.queue)
 	p.queue = append(p.queue, q)
+	if grows { // a new array, starting with the queue
+		p.qbuf = p.queue[:0]
+	}
 	p.cur = q
+	return p.requestBody()
+}
+
+// requestBody says how the body of the request whose head was just read is framed.
+func (p *parser) requestBody() (uint8, int64, error) {
 	switch {
-	case f.chunked:
+	case p.f.chunked:
 		return stChunkSize, 0, nil
-	case f.contentLength > 0:
-		return stBody, f.contentLength, nil
+	case p.f.contentLength > 0:
+		return stBody, p.f.contentLength, nil
 	}
 	return stHead, 0, nil
 }
@@ -259,8 +273,11 @@ func (p *parser) responseHead(line []byte, m *message, ts time.Time) (uint8, int
 	if !ok {
 		return 0, 0, &errFraming{"malformed status line"}
 	}
-	if len(p.queue) == 0 {
-		// Nothing asked for it: the request was not seen. Frame it to stay in sync.
+	if p.drop > 0 || len(p.queue) == 0 {
+		// A request that was not tracked, or not seen: frame the response to stay in sync.
+		if p.drop > 0 && (code >= 200 || code == 101) {
+			p.drop--
+		}
 		return p.responseBody(code, false, false), p.f.contentLength, nil
 	}
 	q := p.queue[0]
@@ -305,8 +322,9 @@ func (p *parser) done(dir int, m *message, ts time.Time) {
 	q := p.queue[0]
 	p.queue[0] = nil
 	p.queue = p.queue[1:]
+	p.drop += q.after
 	if len(p.queue) == 0 {
-		p.queue = p.queue[:0:0]
+		p.queue = p.qbuf[:0] // back to the start of the array, which is kept
 	}
 	p.emit(q, ts, "")
 }

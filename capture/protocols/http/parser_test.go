@@ -1,8 +1,10 @@
 package http
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -233,5 +235,32 @@ func TestDetect(t *testing.T) {
 				t.Errorf("Detect(%q, %v) = %v", tc.b, tc.dir, got)
 			}
 		})
+	}
+}
+
+// TestTooManyInFlight: past 1024 unanswered requests a request is reported at once as not
+// tracked, its response is skipped, and the pairing of the others stays right.
+func TestTooManyInFlight(t *testing.T) {
+	var reqs, resps strings.Builder
+	for i := range maxPending + 10 {
+		reqs.WriteString(req("GET /" + strconv.Itoa(i) + " HTTP/1.1"))
+		// Body lengths 1 to 7 in turn: a response paired with a neighbour's request shows.
+		resps.WriteString(resp("200 OK", strings.Repeat("x", i%7+1), "Content-Length: "+strconv.Itoa(i%7+1)))
+	}
+	got := run(t, []step{c(reqs.String()), s(resps.String()), c(req("GET /last HTTP/1.1")), s(resp("404 Not Found", "", "Content-Length: 0"))}, false, nil, 0)
+	var tooMany, paired int
+	for _, g := range got {
+		switch {
+		case strings.Contains(g, noteTooMany):
+			tooMany++
+		case strings.HasPrefix(g, "OK GET /"):
+			var n, code, body int
+			if _, err := fmt.Sscanf(g, "OK GET /%d %d body=%d", &n, &code, &body); err == nil && n%7+1 == body {
+				paired++
+			}
+		}
+	}
+	if tooMany != 10 || paired != maxPending || got[len(got)-1] != "Error GET /last 404 host=example.com" {
+		t.Errorf("%d events, %d not tracked (want 10), %d paired (want %d), last %q", len(got), tooMany, paired, maxPending, got[len(got)-1])
 	}
 }

@@ -1,8 +1,10 @@
 package redis
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -239,5 +241,32 @@ func TestDetect(t *testing.T) {
 				t.Errorf("Detect(%q, %v) = %v", tc.b, tc.dir, got)
 			}
 		})
+	}
+}
+
+// TestTooManyInFlight: past 1024 unanswered commands a command is reported at once as not
+// tracked, its reply is skipped, and the pairing of the others stays right.
+func TestTooManyInFlight(t *testing.T) {
+	var req, rep strings.Builder
+	for i := range maxPending + 10 {
+		req.WriteString(cmd("GET", strconv.Itoa(i)))
+		rep.WriteString(":" + strconv.Itoa(i) + "\r\n")
+	}
+	got := run(t, []step{c(req.String()), s(rep.String()), c(cmd("GET", "last")), s("$4\r\nlast\r\n")}, false, nil, 0)
+	var tooMany, paired int
+	for _, g := range got {
+		switch {
+		case strings.Contains(g, noteTooMany):
+			tooMany++
+		case strings.HasPrefix(g, "OK GET"):
+			// GET <i> answered :<i>, and GET last
+			var q, r string
+			if _, err := fmt.Sscanf(g, "OK GET %q ret=%q", &q, &r); err == nil && q == "GET "+r {
+				paired++
+			}
+		}
+	}
+	if tooMany != 10 || paired != maxPending+1 || got[len(got)-1] != `OK GET "GET last" ret="last"` {
+		t.Errorf("%d events, %d not tracked (want 10), %d paired right (want %d), last %q", len(got), tooMany, paired, maxPending+1, got[len(got)-1])
 	}
 }

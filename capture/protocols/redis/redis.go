@@ -25,7 +25,8 @@
 //
 // Memory. Per connection: one line of at most 64 KiB per direction while it is read, the
 // first 128 bytes of one value, the query text (at most MaxQueryLength, or MessageLimit),
-// a 512-byte reply summary, and at most 1024 queued commands.
+// a 512-byte reply summary, and at most 1024 queued commands: a command beyond them is
+// reported at once as not tracked, and its reply is skipped when it comes.
 package redis
 
 import (
@@ -85,6 +86,8 @@ type parser struct {
 	rep replyBuilder
 
 	queue []*command
+	// qbuf is the start of the array under queue, which pops move forward.
+	qbuf []*command
 	// resync looks for the start of a command array in the client direction.
 	resync resyncer
 	// srvWait: pairing is lost; server bytes are dropped until armed, which is set when the
@@ -92,6 +95,8 @@ type parser struct {
 	srvWait, armed bool
 	// subscribed is the subscription count the server last confirmed.
 	subscribed int
+	// drop counts replies still to come for commands that were not tracked.
+	drop int
 }
 
 // command is one request waiting for its reply.
@@ -107,6 +112,8 @@ type command struct {
 	sub       string
 	want, got int
 	ret, err  string
+	// after counts the replies that follow this one's and answer commands not tracked.
+	after int
 	isErr     bool
 }
 
@@ -209,10 +216,10 @@ func (p *parser) lostPairing(ts time.Time) {
 		p.emit(c, ts, noteNoResponse)
 	}
 	clear(p.queue)
-	p.queue = p.queue[:0]
+	p.queue = p.qbuf[:0]
 	p.rd[toClient].reset()
 	p.srvWait, p.armed = true, false
-	p.subscribed = 0
+	p.subscribed, p.drop = 0, 0
 }
 
 // lostClient resynchronises the client direction after lost or unreadable bytes; the server
@@ -227,16 +234,19 @@ func (p *parser) lostClient(ts time.Time) {
 // push queues a complete command.
 func (p *parser) push(c *command) {
 	if len(p.queue) >= maxPending {
-		for _, q := range p.queue {
-			p.emit(q, q.start, noteTooMany)
-		}
-		p.queue = p.queue[:0]
-		p.srvWait, p.armed = true, false
+		// Reported now; its reply, which comes after the last queued one's, is dropped.
+		p.emit(c, c.start, noteTooMany)
+		p.queue[len(p.queue)-1].after++
+		return
 	}
 	if p.srvWait && len(p.queue) == 0 {
 		p.armed = true
 	}
+	grows := len(p.queue) == cap(p.queue)
 	p.queue = append(p.queue, c)
+	if grows { // a new array, starting with the queue
+		p.qbuf = p.queue[:0]
+	}
 }
 
 // reply hands a complete server value to the command it answers.
@@ -251,6 +261,10 @@ func (p *parser) reply(rb *replyBuilder, ts time.Time) {
 			p.message(rb, kind, ts)
 			return
 		}
+	}
+	if p.drop > 0 && r.val.typ != '>' {
+		p.drop-- // the reply of a command that was not tracked
+		return
 	}
 	for {
 		if len(p.queue) == 0 {
@@ -293,8 +307,9 @@ func (p *parser) pop(ts time.Time) {
 	c := p.queue[0]
 	p.queue[0] = nil
 	p.queue = p.queue[1:]
+	p.drop += c.after
 	if len(p.queue) == 0 {
-		p.queue = p.queue[:0:0]
+		p.queue = p.qbuf[:0] // back to the start of the array, which is kept
 	}
 	p.emit(c, ts, "")
 }
