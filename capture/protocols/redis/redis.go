@@ -114,7 +114,7 @@ type command struct {
 	ret, err  string
 	// after counts the replies that follow this one's and answer commands not tracked.
 	after int
-	isErr     bool
+	isErr bool
 }
 
 func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
