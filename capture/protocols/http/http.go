@@ -79,8 +79,6 @@ type parser struct {
 	queue []*request
 	// qbuf is the start of the array under queue, which pops move forward.
 	qbuf []*request
-	// cur is the request whose body the client is sending.
-	cur *request
 	// resync looks for a request line in the client direction.
 	resync resyncer
 	// srvWait: the pairing is lost; server bytes are dropped until armed (a request arrived
@@ -198,7 +196,6 @@ func (p *parser) lostPairing(ts time.Time) {
 func (p *parser) lostClient(ts time.Time) {
 	p.lostPairing(ts)
 	p.rd[toServer].reset(stResync)
-	p.cur = nil
 	p.resync.start()
 }
 
@@ -253,7 +250,6 @@ func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
 	if grows { // a new array, starting with the queue
 		p.qbuf = p.queue[:0]
 	}
-	p.cur = q
 	return p.requestBody()
 }
 
