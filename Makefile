@@ -66,14 +66,15 @@ bench: envtest load-pcaps ## Run the benchmarks: unit benchmarks with allocation
 	go test ./test/integration -run '^$$' -bench 'ForcedRotation/serving' -benchtime 20x $(BENCH_ARGS)
 	go test ./test/integration -run '^$$' -bench 'ForcedRotation/ca' -benchtime 3x $(BENCH_ARGS)
 
-# Captures of sustained real load (pgbench, mariadb-slap) for the replay benchmark, made once.
-LOAD_PCAPS := $(LOCALBIN)/pgsql-load.pcap $(LOCALBIN)/mysql-load.pcap $(LOCALBIN)/dns-load.pcap
+# Captures of sustained real load (pgbench, mariadb-slap, redis-benchmark, curl, DNS lookups) for
+# the replay benchmark, made once.
+LOAD_PCAPS := $(LOCALBIN)/pgsql-load.pcap $(LOCALBIN)/mysql-load.pcap $(LOCALBIN)/redis-load.pcap $(LOCALBIN)/http-load.pcap $(LOCALBIN)/dns-load.pcap
 
 .PHONY: load-pcaps
-load-pcaps: $(LOAD_PCAPS) ## Capture 600k+ packets each of pgbench, mariadb-slap and DNS lookup load into bin/ (needs root).
+load-pcaps: $(LOAD_PCAPS) ## Capture 600k+ packets each of pgbench, mariadb-slap, redis-benchmark, curl and DNS lookup load into bin/ (needs root).
 
 $(LOAD_PCAPS) &:
-	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols pgsql,mysql,dns
+	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols pgsql,mysql,redis,http,dns
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (linters and formatters from .golangci.yml).

@@ -89,7 +89,15 @@ type Privacy struct {
 	MaxQueryLength int `json:"maxQueryLength,omitempty"`
 	// MaskLiterals replaces literal values with `?` (WHERE id = ?).
 	MaskLiterals bool `json:"maskLiterals,omitempty"`
+	// HTTPHeaders names the HTTP headers copied into events. Empty: none. Authorization,
+	// Proxy-Authorization, Cookie and Set-Cookie values are always redacted.
+	HTTPHeaders []string `json:"httpHeaders,omitempty"`
+	// HTTPBodyBytes is how many bytes of each HTTP body events carry; 0 (the default): none.
+	HTTPBodyBytes int `json:"httpBodyBytes,omitempty"`
 }
+
+// MaxHTTPBodyBytes bounds Privacy.HTTPBodyBytes.
+const MaxHTTPBodyBytes = 64 << 10
 
 // Protocol is one protocol to decode and the ports it is expected on.
 type Protocol struct {
@@ -240,6 +248,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Privacy.MaxQueryLength < 0 {
 		bad("privacy.maxQueryLength", c.Privacy.MaxQueryLength, "must be 0 (no limit) or positive")
+	}
+	for i, h := range c.Privacy.HTTPHeaders {
+		if h == "" || strings.ContainsFunc(h, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) {
+			bad(fmt.Sprintf("privacy.httpHeaders[%d]", i), h, "not an HTTP header name")
+		}
+	}
+	if c.Privacy.HTTPBodyBytes < 0 || c.Privacy.HTTPBodyBytes > MaxHTTPBodyBytes {
+		bad("privacy.httpBodyBytes", c.Privacy.HTTPBodyBytes, "must be 0 (no bodies) to %d", MaxHTTPBodyBytes)
 	}
 	if c.HealthPort < 1 || c.HealthPort > 65535 {
 		bad("healthPort", c.HealthPort, "ports are 1-65535")

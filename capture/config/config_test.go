@@ -39,6 +39,9 @@ func TestParse(t *testing.T) {
 		{name: "privacy", in: strings.Replace(valid, `"flows":true`, `"flows":true,"privacy":{"maxQueryLength":4096,"maskLiterals":true}`, 1)},
 		{name: "negative query length", in: strings.Replace(valid, `"flows":true`, `"flows":true,"privacy":{"maxQueryLength":-1}`, 1),
 			fields: []string{"privacy.maxQueryLength"}},
+		{name: "http headers and bodies", in: strings.Replace(valid, `"flows":true`, `"flows":true,"privacy":{"httpHeaders":["Content-Type","x-request-id"],"httpBodyBytes":256}`, 1)},
+		{name: "bad http header names and body size", in: strings.Replace(valid, `"flows":true`, `"flows":true,"privacy":{"httpHeaders":["ok","bad name",""],"httpBodyBytes":-1}`, 1),
+			fields: []string{"privacy.httpHeaders[1]", "privacy.httpHeaders[2]", "privacy.httpBodyBytes"}},
 		{name: "no protocols", in: strings.Replace(valid, `[{"name":"mysql","ports":[3306]}]`, `[]`, 1), fields: []string{"protocols"}},
 	}
 	for _, tc := range cases {

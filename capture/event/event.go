@@ -12,6 +12,8 @@ import (
 const (
 	TypeMySQL = "mysql"
 	TypePgSQL = "pgsql"
+	TypeRedis = "redis"
+	TypeHTTP  = "http"
 	TypeFlow  = "flow"
 	TypeDNS   = "dns"
 	// TypeTLS marks a connection that carries only TLS: it is reported as encrypted, once.
@@ -55,9 +57,14 @@ type Event struct {
 
 	MySQL *MySQL `json:"mysql,omitempty"`
 	PgSQL *PgSQL `json:"pgsql,omitempty"`
-	Flow  *Flow  `json:"flow,omitempty"`
-	DNS   *DNS   `json:"dns,omitempty"`
-	Loss  *Loss  `json:"loss,omitempty"`
+	Redis *Redis `json:"redis,omitempty"`
+	HTTP  *HTTP  `json:"http,omitempty"`
+	// URL and UserAgent are filled for HTTP events.
+	URL       *URL       `json:"url,omitempty"`
+	UserAgent *UserAgent `json:"user_agent,omitempty"`
+	Flow      *Flow      `json:"flow,omitempty"`
+	DNS       *DNS       `json:"dns,omitempty"`
+	Loss      *Loss      `json:"loss,omitempty"`
 
 	// ExportTruncated marks an event the exporter cut down to fit the message size limit.
 	ExportTruncated *Truncated `json:"export_truncated,omitempty"`
@@ -152,6 +159,64 @@ type PgSQL struct {
 	// Execute; empty for the unnamed ones.
 	Statement string `json:"statement,omitempty"`
 	Portal    string `json:"portal,omitempty"`
+}
+
+// Redis holds `redis.*`.
+type Redis struct {
+	// ReturnValue summarises the reply: a simple string, an integer, a bulk string, or an
+	// aggregate as "[a, b]" / "{k: v}"; values are cut (see docs/protocols-redis-http.md).
+	ReturnValue string `json:"return_value,omitempty"`
+	// Error is the message of an error reply.
+	Error string `json:"error,omitempty"`
+}
+
+// HTTP holds ECS `http.*`.
+type HTTP struct {
+	Version  string        `json:"version,omitempty"` // "1.1", "1.0"
+	Request  HTTPRequest   `json:"request"`
+	Response *HTTPResponse `json:"response,omitempty"`
+}
+
+// HTTPRequest is `http.request.*`. Bytes counts the whole request (head and body) on the wire.
+type HTTPRequest struct {
+	Method string `json:"method"`
+	Bytes  uint64 `json:"bytes"`
+	// Headers holds the configured headers only, by lower-case name; several values are joined
+	// with ", ". Authorization, Cookie and Set-Cookie values are always redacted.
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    *HTTPBody         `json:"body,omitempty"`
+}
+
+// HTTPResponse is `http.response.*`.
+type HTTPResponse struct {
+	StatusCode   int               `json:"status_code"`
+	StatusPhrase string            `json:"status_phrase,omitempty"`
+	Bytes        uint64            `json:"bytes"`
+	Headers      map[string]string `json:"headers,omitempty"`
+	Body         *HTTPBody         `json:"body,omitempty"`
+}
+
+// HTTPBody is `http.*.body.*`: the body size after transfer decoding, and its beginning when
+// the config asks for bodies.
+type HTTPBody struct {
+	Bytes   uint64 `json:"bytes"`
+	Content string `json:"content,omitempty"`
+}
+
+// URL is ECS `url.*` of an HTTP request.
+type URL struct {
+	// Original is the request target exactly as sent.
+	Original string `json:"original"`
+	Path     string `json:"path,omitempty"`
+	Query    string `json:"query,omitempty"`
+	// Domain is the host of the Host header (or of an absolute target), without the port.
+	Domain string `json:"domain,omitempty"`
+	Port   uint16 `json:"port,omitempty"`
+}
+
+// UserAgent is ECS `user_agent.*`.
+type UserAgent struct {
+	Original string `json:"original"`
 }
 
 // Flow holds `flow.*` of a flow report. Bytes and packets per direction are in

@@ -111,6 +111,11 @@ type Options struct {
 	// or a statement). Larger messages are skipped (their size is still counted); 0 means
 	// DefaultMaxMessageBytes.
 	MaxMessageBytes int
+	// HTTPHeaders names the HTTP headers (any case) copied into http.request.headers and
+	// http.response.headers. Empty: none. Authorization, Cookie and Set-Cookie are redacted.
+	HTTPHeaders []string
+	// HTTPBodyBytes is how many bytes of each HTTP body go into body.content; 0: none.
+	HTTPBodyBytes int
 	// TransactionTimeout is how long a request waits for its response before it is reported
 	// with status Error (datagram protocols; a TCP connection ends its open requests when it
 	// closes). 0 means DefaultTransactionTimeout.
@@ -202,8 +207,10 @@ func SetQuery(ev *event.Event, text string, opts *Options) {
 
 func category(typ string) string {
 	switch typ {
-	case event.TypeMySQL, event.TypePgSQL:
+	case event.TypeMySQL, event.TypePgSQL, event.TypeRedis:
 		return "database"
+	case event.TypeHTTP:
+		return "web"
 	default:
 		return "network"
 	}

@@ -236,6 +236,8 @@ func pipelineOptions(cfg config.Config, sink protocols.Sink, log *slog.Logger) (
 		Parser: protocols.Options{
 			MaxQueryLength: cfg.Privacy.MaxQueryLength,
 			MaskLiterals:   cfg.Privacy.MaskLiterals,
+			HTTPHeaders:    cfg.Privacy.HTTPHeaders,
+			HTTPBodyBytes:  cfg.Privacy.HTTPBodyBytes,
 		},
 	}
 	var filter source.Filter

@@ -58,7 +58,7 @@ func TestDNS(t *testing.T) {
 		}
 		cases = append(cases, digCase{missing, "A", tcp, "NXDOMAIN", nil})
 	}
-	sendGarbage(t, pair)
+	sendDNSGarbage(t, pair)
 	// A query the server never answers: it ends as Error after the timeout.
 	if err := dm.Stop(); err != nil {
 		t.Logf("dnsmasq stop: %v", err)
@@ -165,8 +165,8 @@ func txtData(line string) string {
 	return strings.Join(parts, " ")
 }
 
-// sendGarbage sends random bytes to port 53 of the peer over UDP and TCP from the pod.
-func sendGarbage(t *testing.T, pair *realnet.Pair) {
+// sendDNSGarbage sends random bytes to port 53 of the peer over UDP and TCP from the pod.
+func sendDNSGarbage(t *testing.T, pair *realnet.Pair) {
 	t.Helper()
 	buf := make([]byte, 300)
 	err := realnet.InNS(pair.PodNS, func() error {

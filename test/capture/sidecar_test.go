@@ -7,8 +7,11 @@ package capture_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -241,4 +244,20 @@ func tsharkFields(t *testing.T, pcap string, args ...string) []string {
 		}
 	}
 	return lines
+}
+
+// sendGarbage opens a connection with dial, writes bytes that are no protocol at all and
+// closes it: decoders must stay quiet and alive.
+func sendGarbage(t *testing.T, ctx context.Context, dial func(context.Context) (net.Conn, error)) {
+	t.Helper()
+	c, err := dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("\x16\x03\x01\x00\xff\x00\x01garbage\xfe\xfd\r\n\r\n\x00\x00")); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, c) // the server answers (or not) and closes
+	_ = c.Close()
 }

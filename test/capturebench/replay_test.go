@@ -26,8 +26,8 @@ import (
 	"github.com/audit-io/wire-audit/internal/testenv"
 )
 
-var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/dns-load.pcap",
-	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap and lookups against dnsmasq).")
+var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap",
+	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap, redis-benchmark, curl and lookups against dnsmasq).")
 
 // loadFrames reads a whole capture into memory, so that the benchmark measures decoding and
 // not the disk.
@@ -121,6 +121,10 @@ func tshark(b *testing.B, path string) tsharkTimes {
 		field = "mysql.query"
 	case strings.Contains(base, "dns"):
 		field = "dns.qry.name"
+	case strings.Contains(base, "redis"):
+		field = "resp.bulk_string.value"
+	case strings.Contains(base, "http"):
+		field = "http.request.uri"
 	}
 	args := []string{"taskset", "-c", "0", "tshark", "-n", "-r", path, "-T", "fields", "-e", field}
 	if _, err := exec.LookPath("taskset"); err != nil {

@@ -1,23 +1,24 @@
 package realnet
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // LoadOptions configures CaptureLoad. Only Dir is required.
 type LoadOptions struct {
-	// Dir receives pgsql-load.pcap, mysql-load.pcap and dns-load.pcap, as asked. A file is
-	// written under a temporary name and renamed when complete, so a failed run leaves no
-	// partial file behind.
+	// Dir receives <protocol>-load.pcap files. A file is written under a temporary
+	// name and renamed when complete, so a failed run leaves no partial file behind.
 	Dir string
 	// Packets is the least number of packets each file holds. Default 600000.
 	Packets int
-	// Protocols to capture, of "pgsql", "mysql" and "dns" (lookups over UDP against
-	// dnsmasq). Default pgsql and mysql.
+	// Protocols to capture, of "pgsql", "mysql", "redis", "http" and "dns" (lookups over UDP
+	// against dnsmasq). Default pgsql and mysql.
 	Protocols []string
 	// Clients is the number of concurrent client connections. Default 4.
 	Clients int
@@ -94,6 +95,10 @@ func CaptureLoad(t TB, opts LoadOptions) []LoadCapture {
 			lp = slapLoad(t, pair, opts.Clients)
 		case "dns":
 			lp = dnsLoad(t, pair, opts.Clients)
+		case "redis":
+			lp = redisLoad(t, pair, opts.Clients)
+		case "http":
+			lp = httpLoad(t, pair, opts.Clients)
 		default:
 			t.Fatalf("realnet: no load for protocol %q", proto)
 		}
@@ -196,6 +201,59 @@ func slapLoad(t TB, pair *Pair, clients int) loadProtocol {
 			"--auto-generate-sql", "--auto-generate-sql-load-type=mixed", "--auto-generate-sql-add-autoincrement",
 			"--silent")
 		_, err := runWithInput("mariadb-slap", cmd, "", 10*time.Minute)
+		return err
+	}}
+}
+
+// redisLoad starts redis-server; a round is redis-benchmark pipelining 16 commands per write
+// over clients connections, for SET, GET, LPUSH and INCR (n commands in all).
+func redisLoad(t TB, pair *Pair, clients int) loadProtocol {
+	t.Helper()
+	r := StartRedis(t, pair, RedisOptions{})
+	return loadProtocol{port: r.Port, first: 200000, most: 2000000, round: func(_, n int) error {
+		_, err := r.Benchmark("-c", strconv.Itoa(clients), "-n", strconv.Itoa(max(1, n/4)), "-P", "16",
+			"-t", "set,get,lpush,incr", "-q")
+		return err
+	}}
+}
+
+// httpLoad starts nginx; a round is clients curl processes, each fetching its share of n URLs
+// over one keep-alive connection: mostly a small page, every 20th a gzip-compressed (chunked)
+// text and every 20th a 404.
+func httpLoad(t TB, pair *Pair, clients int) loadProtocol {
+	t.Helper()
+	n := StartNginx(t, pair, NginxOptions{Files: map[string]string{
+		"a.html": "<p>a</p>\n", "big.txt": strings.Repeat("a line of compressible text\n", 500),
+	}})
+	dir := shortTempDir(t, "rn-curl-")
+	return loadProtocol{port: n.Port, first: 4000, most: 100000, round: func(round, total int) error {
+		per := max(1, total/clients)
+		var urls strings.Builder
+		for i := range per {
+			path := "/a.html"
+			switch i % 20 {
+			case 7:
+				path = "/big.txt"
+			case 13:
+				path = "/missing"
+			}
+			fmt.Fprintf(&urls, "url = %q\n", n.URL(path))
+		}
+		cfg := filepath.Join(dir, fmt.Sprintf("urls-%d", round))
+		if err := os.WriteFile(cfg, []byte(urls.String()), 0o600); err != nil {
+			return err
+		}
+		errs := make(chan error, clients)
+		for range clients {
+			go func() {
+				_, err := n.Curl("--compressed", "-o", "/dev/null", "-K", cfg)
+				errs <- err
+			}()
+		}
+		var err error
+		for range clients {
+			err = errors.Join(err, <-errs)
+		}
 		return err
 	}}
 }

@@ -8,8 +8,10 @@ import (
 	"github.com/audit-io/wire-audit/capture/pipeline"
 	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/dns"
+	"github.com/audit-io/wire-audit/capture/protocols/http"
 	"github.com/audit-io/wire-audit/capture/protocols/mysql"
 	"github.com/audit-io/wire-audit/capture/protocols/pgsql"
+	"github.com/audit-io/wire-audit/capture/protocols/redis"
 )
 
 // Factories maps a config protocol name to its TCP parser.
@@ -17,6 +19,8 @@ var Factories = map[string]protocols.Factory{
 	config.MySQL: mysql.New,
 	config.PgSQL: pgsql.New,
 	config.DNS:   dns.NewTCP,
+	config.Redis: redis.New,
+	config.HTTP:  http.New,
 }
 
 // Detectors maps a config protocol name to the test that recognises it from the first bytes
@@ -25,6 +29,8 @@ var Detectors = map[string]protocols.Detector{
 	config.MySQL: mysql.Detect,
 	config.PgSQL: pgsql.Detect,
 	config.DNS:   dns.Detect,
+	config.Redis: redis.Detect,
+	config.HTTP:  http.Detect,
 }
 
 // Datagrams maps a config protocol name to its UDP parser.

@@ -1,13 +1,12 @@
 package pgsql
 
 import (
-	"net/netip"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
 )
 
 // BenchmarkReplay decodes the captured connections, a parser per connection, and reports
@@ -15,52 +14,7 @@ import (
 func BenchmarkReplay(b *testing.B) {
 	for _, file := range []string{"pgbench_prepared.pcap", "pgbench_extended.pcap", "simple.pcap"} {
 		b.Run(file, func(b *testing.B) {
-			segs := readSegs(b, file)
-			type conn struct {
-				c    protocols.Conn
-				segs []step
-			}
-			var conns []*conn
-			byClient := map[netip.AddrPort]*conn{}
-			var size, pkts int
-			for _, sg := range segs {
-				if len(sg.Payload) == 0 {
-					continue
-				}
-				cn := byClient[sg.Client]
-				if cn == nil {
-					cn = &conn{c: protocols.Conn{Client: sg.Client, Server: sg.Server, Transport: "tcp"}}
-					byClient[sg.Client] = cn
-					conns = append(conns, cn)
-				}
-				cn.segs = append(cn.segs, step{dir: sg.Dir, data: sg.Payload})
-				size += len(sg.Payload)
-				pkts++
-			}
-			var events int
-			sink := protocols.SinkFunc(func(*event.Event) { events++ })
-			opts := &protocols.Options{}
-			ts := time.Unix(1700000000, 0)
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			var ms0, ms1 runtime.MemStats
-			runtime.ReadMemStats(&ms0)
-			b.ResetTimer()
-			for range b.N {
-				for _, cn := range conns {
-					p := New(&cn.c, opts, sink)
-					for _, st := range cn.segs {
-						p.Data(st.dir, st.data, ts)
-					}
-					p.Close(ts)
-				}
-			}
-			b.StopTimer()
-			runtime.ReadMemStats(&ms1)
-			n := float64(b.N) * float64(pkts)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/pkt")
-			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/pkt")
-			b.ReportMetric(float64(events)/float64(b.N), "events/op")
+			protocoltest.BenchReplay(b, readSegs(b, file), New, &protocols.Options{})
 		})
 	}
 }

@@ -5,11 +5,14 @@
 package protocoltest
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -162,4 +165,193 @@ func Replay(segs []Segment, factory protocols.Factory, opts *protocols.Options) 
 		conns[k].p.Close(last)
 	}
 	return sink.Events
+}
+
+// Halves concatenates the payloads of segs per direction: what the client sent and what the
+// server sent.
+func Halves(segs []Segment) (cli, srv []byte) {
+	for _, s := range segs {
+		if s.Dir == protocols.ToServer {
+			cli = append(cli, s.Payload...)
+		} else {
+			srv = append(srv, s.Payload...)
+		}
+	}
+	return cli, srv
+}
+
+// Feed drives p the way fuzz targets do: Data calls alternate between the directions, their
+// sizes taken in turn from cuts (a zero is a Gap of one byte), until cli and srv are used up;
+// check runs after each call. It then closes p and returns the last timestamp.
+func Feed(p protocols.StreamParser, cli, srv, cuts []byte, check func()) time.Time {
+	ts := time.Unix(1700000000, 0)
+	dirs := [2][]byte{cli, srv}
+	for i := 0; len(dirs[0])+len(dirs[1]) > 0; i++ {
+		cut := 1
+		if len(cuts) > 0 {
+			cut = int(cuts[i%len(cuts)])
+		}
+		d := i & 1
+		if len(dirs[d]) == 0 {
+			d ^= 1
+		}
+		ts = ts.Add(time.Microsecond)
+		if cut == 0 {
+			dirs[d] = dirs[d][1:]
+			p.Gap(protocols.Dir(d), 1, ts)
+		} else {
+			k := min(cut, len(dirs[d]))
+			p.Data(protocols.Dir(d), dirs[d][:k], ts)
+			dirs[d] = dirs[d][k:]
+		}
+		if check != nil {
+			check()
+		}
+	}
+	p.Close(ts)
+	return ts
+}
+
+// Golden compares the JSON of evs, one event per line, with the file at path; with update it
+// rewrites the file first.
+func Golden(tb testing.TB, path string, evs []*event.Event, update bool) {
+	tb.Helper()
+	var buf bytes.Buffer
+	for _, ev := range evs {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	if update {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		tb.Errorf("events differ from %s (run with -update and review the diff):\n%s", path, buf.String())
+	}
+}
+
+// Step is one call in a scripted conversation: Data of Dir with Data, or, when Gap > 0, a Gap
+// of that many bytes.
+type Step struct {
+	Dir  protocols.Dir
+	Data string
+	Gap  int
+}
+
+// Drive plays steps on p, each Data whole or, with chunk > 0, in calls of at most chunk bytes,
+// one millisecond apart, then closes p.
+func Drive(p protocols.StreamParser, steps []Step, chunk int) {
+	ts := time.Unix(1700000000, 0)
+	for _, st := range steps {
+		ts = ts.Add(time.Millisecond)
+		if st.Gap > 0 {
+			p.Gap(st.Dir, st.Gap, ts)
+			continue
+		}
+		d := []byte(st.Data)
+		for len(d) > 0 {
+			k := len(d)
+			if chunk > 0 {
+				k = min(k, chunk)
+			}
+			p.Data(st.Dir, d[:k], ts)
+			d = d[k:]
+		}
+	}
+	p.Close(ts)
+}
+
+// StepHalves concatenates the data of steps per direction, for fuzz seeds.
+func StepHalves(steps []Step) (cli, srv []byte) {
+	for _, st := range steps {
+		if st.Dir == protocols.ToServer {
+			cli = append(cli, st.Data...)
+		} else {
+			srv = append(srv, st.Data...)
+		}
+	}
+	return cli, srv
+}
+
+// BenchReplay benchmarks factory on the connections of segs, a new parser per connection per
+// iteration, and reports the cost per packet (TCP segment with payload): ns/pkt, pkts/s and
+// allocs/pkt, and the events per iteration.
+func BenchReplay(b *testing.B, segs []Segment, factory protocols.Factory, opts *protocols.Options) {
+	type conn struct {
+		c    protocols.Conn
+		dirs []protocols.Dir
+		data [][]byte
+	}
+	var conns []*conn
+	byClient := map[netip.AddrPort]*conn{}
+	var size, pkts int
+	for _, sg := range segs {
+		if len(sg.Payload) == 0 {
+			continue
+		}
+		cn := byClient[sg.Client]
+		if cn == nil {
+			cn = &conn{c: protocols.Conn{Client: sg.Client, Server: sg.Server, Transport: "tcp"}}
+			byClient[sg.Client] = cn
+			conns = append(conns, cn)
+		}
+		cn.dirs = append(cn.dirs, sg.Dir)
+		cn.data = append(cn.data, sg.Payload)
+		size += len(sg.Payload)
+		pkts++
+	}
+	var events int
+	sink := protocols.SinkFunc(func(*event.Event) { events++ })
+	ts := time.Unix(1700000000, 0)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	b.ResetTimer()
+	for range b.N {
+		for _, cn := range conns {
+			p := factory(&cn.c, opts, sink)
+			for j, d := range cn.data {
+				p.Data(cn.dirs[j], d, ts)
+			}
+			p.Close(ts)
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	n := float64(b.N) * float64(pkts)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/pkt")
+	b.ReportMetric(n/b.Elapsed().Seconds(), "pkts/s")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/pkt")
+	b.ReportMetric(float64(events)/float64(b.N), "events/op")
+}
+
+// FirstBytes returns, per connection of segs in order of appearance, the first payload of
+// each direction (at most n bytes; nil when the direction sent nothing): what detection by
+// content sees.
+func FirstBytes(segs []Segment, n int) [][2][]byte {
+	idx := map[[2]netip.AddrPort]int{}
+	var out [][2][]byte
+	for _, s := range segs {
+		k := [2]netip.AddrPort{s.Client, s.Server}
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, [2][]byte{})
+		}
+		if len(s.Payload) > 0 && out[i][s.Dir] == nil {
+			out[i][s.Dir] = s.Payload[:min(n, len(s.Payload))]
+		}
+	}
+	return out
 }

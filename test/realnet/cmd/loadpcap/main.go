@@ -1,6 +1,6 @@
-// Command loadpcap writes pcap files of sustained real database load for the replay
-// benchmarks: pgsql-load.pcap (pgbench) and mysql-load.pcap (mariadb-slap), captured on the
-// pod side of a veth pair. It needs root and the Debian packages listed in package realnet.
+// Command loadpcap writes pcap files of sustained real load for the replay benchmarks:
+// pgsql-load.pcap (pgbench), mysql-load.pcap (mariadb-slap), redis-load.pcap (redis-benchmark
+// -P 16) and http-load.pcap (curl keep-alive to nginx), captured on the pod side of a veth pair. It needs root and the Debian packages listed in package realnet.
 //
 //	go run ./test/realnet/cmd/loadpcap -out bin -packets 600000
 package main

@@ -1,0 +1,209 @@
+package http
+
+import (
+	"bytes"
+	"strconv"
+)
+
+// methods are the request methods the parser recognises (RFC 9110, WebDAV, PATCH, PRI is not
+// HTTP/1.x).
+var methods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+	"PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "PURGE"}
+
+// isMethod says whether b is a known method.
+func isMethod(b []byte) bool { return method(b) != "" }
+
+// method returns the known method b as a shared string, or "".
+func method(b []byte) string {
+	for _, m := range methods {
+		if string(b) == m {
+			return m
+		}
+	}
+	return ""
+}
+
+// version parses "HTTP/1.0" or "HTTP/1.1".
+func version(b []byte) (string, bool) {
+	if len(b) == 8 && string(b[:7]) == "HTTP/1." {
+		switch b[7] {
+		case '0':
+			return "1.0", true
+		case '1':
+			return "1.1", true
+		}
+	}
+	return "", false
+}
+
+// requestLine splits "METHOD SP target SP HTTP/1.x".
+func requestLine(line []byte) (method, target []byte, ver string, ok bool) {
+	sp := bytes.IndexByte(line, ' ')
+	last := bytes.LastIndexByte(line, ' ')
+	if sp <= 0 || last <= sp+1 {
+		return nil, nil, "", false
+	}
+	method, target = line[:sp], line[sp+1:last]
+	ver, ok = version(line[last+1:])
+	if !ok || !isMethod(method) || !token(target) {
+		return nil, nil, "", false
+	}
+	return method, target, ver, true
+}
+
+// statusLine splits "HTTP/1.x SP code SP phrase".
+func statusLine(line []byte) (ver string, code int, phrase []byte, ok bool) {
+	if len(line) < 12 || line[8] != ' ' || len(line) > 12 && line[12] != ' ' {
+		return "", 0, nil, false
+	}
+	ver, ok = version(line[:8])
+	if !ok {
+		return "", 0, nil, false
+	}
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return "", 0, nil, false
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 100 {
+		return "", 0, nil, false
+	}
+	if len(line) > 13 {
+		phrase = line[13:]
+	}
+	return ver, code, phrase, true
+}
+
+// token says whether b is a request target: visible ASCII, no blanks.
+func token(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// fields is what a head says about framing and the event.
+type fields struct {
+	contentLength int64 // -1 when absent
+	chunked       bool
+	close         bool // Connection: close
+	keepAlive     bool // Connection: keep-alive
+	host, ua      []byte
+	// picked holds the configured headers, name and value, in the order seen.
+	picked [][2][]byte
+}
+
+// parseHeaders reads the header lines of a head (after its start line).
+func parseHeaders(lines []byte, want []string, f *fields) bool {
+	f.contentLength = -1
+	for len(lines) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(lines, '\n'); i >= 0 {
+			line, lines = lines[:i], lines[i+1:]
+		} else {
+			line, lines = lines, nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			continue // obsolete line folding: ignored
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return false
+		}
+		name, val := line[:colon], bytes.Trim(line[colon+1:], " \t")
+		if !token(name) {
+			return false
+		}
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			n, err := strconv.ParseInt(string(val), 10, 64)
+			if err != nil || n < 0 || f.contentLength >= 0 && n != f.contentLength {
+				return false
+			}
+			f.contentLength = n
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			// chunked must be the last coding (RFC 9112 6.1).
+			f.chunked = hasLastToken(val, "chunked")
+		case bytes.EqualFold(name, []byte("Connection")):
+			f.close = f.close || hasToken(val, "close")
+			f.keepAlive = f.keepAlive || hasToken(val, "keep-alive")
+		case bytes.EqualFold(name, []byte("Host")):
+			f.host = val
+		case bytes.EqualFold(name, []byte("User-Agent")):
+			f.ua = val
+		}
+		for _, w := range want {
+			if bytes.EqualFold(name, []byte(w)) {
+				f.picked = append(f.picked, [2][]byte{name, val})
+			}
+		}
+	}
+	return true
+}
+
+func hasToken(v []byte, tok string) bool {
+	for part := range bytes.SplitSeq(v, []byte(",")) {
+		if bytes.EqualFold(bytes.TrimSpace(part), []byte(tok)) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasLastToken(v []byte, tok string) bool {
+	i := bytes.LastIndexByte(v, ',')
+	return bytes.EqualFold(bytes.TrimSpace(v[i+1:]), []byte(tok))
+}
+
+// splitHost splits a Host header value into domain and port.
+func splitHost(h []byte) (string, uint16) {
+	if len(h) == 0 {
+		return "", 0
+	}
+	host, port := h, []byte(nil)
+	if h[0] == '[' {
+		if i := bytes.IndexByte(h, ']'); i > 0 {
+			host = h[1:i]
+			if len(h) > i+1 && h[i+1] == ':' {
+				port = h[i+2:]
+			}
+		}
+	} else if i := bytes.LastIndexByte(h, ':'); i >= 0 {
+		host, port = h[:i], h[i+1:]
+	}
+	var p uint16
+	if n, err := strconv.ParseUint(string(port), 10, 16); err == nil {
+		p = uint16(n)
+	}
+	return string(bytes.ToLower(host)), p
+}
+
+// splitTarget returns the path and query of a request target; an absolute-form target
+// ("http://host/p?q") also gives its host.
+func splitTarget(t []byte) (path, query, host []byte) {
+	if i := bytes.Index(t, []byte("://")); i > 0 && t[0] != '/' {
+		rest := t[i+3:]
+		j := bytes.IndexAny(rest, "/?#")
+		if j < 0 {
+			j = len(rest)
+		}
+		host, t = rest[:j], rest[j:]
+		if len(t) == 0 || t[0] != '/' {
+			t = append([]byte("/"), t...)
+		}
+	}
+	if i := bytes.IndexByte(t, '#'); i >= 0 {
+		t = t[:i]
+	}
+	if i := bytes.IndexByte(t, '?'); i >= 0 {
+		return t[:i], t[i+1:], host
+	}
+	return t, nil, host
+}

@@ -1,0 +1,403 @@
+// Package http decodes HTTP/1.0 and HTTP/1.1 on one TCP connection into audit events: one
+// per request, paired in order with its final response. New is the protocols.Factory; Detect
+// recognises the protocol from the first bytes of a direction.
+//
+// Framing follows RFC 9112: bodies by Content-Length or chunked transfer coding (trailers
+// skipped), no body for HEAD requests and for 1xx, 204 and 304 responses, and a response body
+// without either runs until the connection closes. Interim 1xx responses (as after
+// "Expect: 100-continue") are counted into the request's response bytes but do not end it;
+// 101 Switching Protocols and a successful CONNECT end decoding of the connection.
+//
+// Fields: http.request.method, http.version, url.original (the request target as sent),
+// url.path, url.query, url.domain and url.port (from Host, or an absolute target; the
+// server's port when they name none),
+// http.response.status_code and status_phrase, http.request.bytes and http.response.bytes
+// (heads and bodies on the wire), body.bytes (after transfer decoding), user_agent.original,
+// and the headers named in Options.HTTPHeaders. Authorization, Proxy-Authorization, Cookie and
+// Set-Cookie values are always replaced by "[redacted]". Bodies (their first
+// Options.HTTPBodyBytes bytes, as sent: not decompressed) only when that option is set.
+// query is "METHOD target", cut at Options.MaxQueryLength. status is Error for a status code
+// of 400 or more, as in Packetbeat, and for a request with no (complete) response.
+//
+// Loss. A gap inside a body of known size is skipped in place. Any other gap, or bytes that
+// are not HTTP, lose the pairing: queued requests are reported with "response not captured",
+// the client direction resynchronises on the next request line, and server bytes are dropped
+// until a request arrives with nothing queued and a server segment then starts with a status
+// line. What is not covered: a server still answering requests pipelined before the loss at
+// that moment has the old response paired with the new request.
+//
+// Memory. Per connection: one head of at most 64 KiB per direction, the kept body prefixes,
+// and at most 1024 queued requests: a request beyond them is reported at once as not
+// tracked, and its response is skipped when it comes.
+package http
+
+import (
+	"bytes"
+	"strings"
+	"time"
+
+	"github.com/audit-io/wire-audit/capture/event"
+	"github.com/audit-io/wire-audit/capture/protocols"
+)
+
+const (
+	toServer = int(protocols.ToServer)
+	toClient = int(protocols.ToClient)
+	// maxPending bounds the requests waiting for a response.
+	maxPending = 1024
+	// redacted replaces the values of credential headers.
+	redacted = "[redacted]"
+)
+
+// Messages of error.message.
+const (
+	noteNoResponse = "response not captured"
+	notePartial    = "connection closed before the response was complete"
+	noteTooMany    = "response not tracked: too many requests in flight"
+)
+
+// New returns the parser of one HTTP connection; it is a protocols.Factory.
+func New(c *protocols.Conn, opts *protocols.Options, sink protocols.Sink) protocols.StreamParser {
+	if opts == nil {
+		opts = &protocols.Options{}
+	}
+	p := &parser{conn: c, opts: opts, sink: sink}
+	p.keep = max(opts.HTTPBodyBytes, 0)
+	if c.MidStream {
+		p.lostClient(time.Time{})
+	}
+	return p
+}
+
+type parser struct {
+	conn *protocols.Conn
+	opts *protocols.Options
+	sink protocols.Sink
+	keep int
+
+	rd    [2]reader
+	queue []*request
+	// qbuf is the start of the array under queue, which pops move forward.
+	qbuf []*request
+	// resync looks for a request line in the client direction.
+	resync resyncer
+	// srvWait: the pairing is lost; server bytes are dropped until armed (a request arrived
+	// with nothing queued) and a segment starts with a status line.
+	srvWait, armed bool
+	// drop counts responses still to come for requests that were not tracked.
+	drop int
+	// scratch for header parsing, reused.
+	f fields
+}
+
+// request is one request waiting for its final response.
+type request struct {
+	method, target, version string
+	path, query             string
+	domain                  string
+	port                    uint16
+	ua                      string
+	headers                 map[string]string
+	msg                     *message
+	// resp is the final response, interim the bytes of 1xx responses before it.
+	resp     *message
+	interim  uint64
+	code     int
+	phrase   string
+	respHdrs map[string]string
+	noBody   bool // a HEAD request: the response has no body
+	connect  bool
+	// after counts the responses that follow this one's and answer requests not tracked.
+	after int
+}
+
+func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
+	if dir == protocols.ToServer {
+		p.client(data, ts)
+		return
+	}
+	r := &p.rd[toClient]
+	if p.srvWait {
+		if !p.armed || !bytes.HasPrefix(data, []byte("HTTP/1.")) {
+			return
+		}
+		p.srvWait, p.armed = false, false
+		r.reset(stHead)
+	}
+	if _, err := r.feed(toClient, p, data, ts, p.keep); err != nil {
+		p.lostPairing(ts)
+	}
+}
+
+func (p *parser) client(data []byte, ts time.Time) {
+	r := &p.rd[toServer]
+	for len(data) > 0 {
+		if r.state == stResync {
+			n, ok := p.resync.scan(data)
+			if !ok {
+				return
+			}
+			r.reset(stHead)
+			if _, err := r.feed(toServer, p, p.resync.w, ts, p.keep); err != nil {
+				p.lostClient(ts)
+			}
+			data = data[n:]
+			continue
+		}
+		n, err := r.feed(toServer, p, data, ts, p.keep)
+		if err == nil {
+			return
+		}
+		p.lostClient(ts)
+		data = data[n:]
+	}
+}
+
+func (p *parser) Gap(dir protocols.Dir, n int, ts time.Time) {
+	if n <= 0 || p.rd[dir&1].skip(n) {
+		return
+	}
+	if dir == protocols.ToServer {
+		p.lostClient(ts)
+	} else {
+		p.lostPairing(ts)
+	}
+}
+
+func (p *parser) Close(ts time.Time) {
+	if r := &p.rd[toClient]; r.state == stUntilEOF && r.msg != nil {
+		r.finish(toClient, p, ts) // the close ends the body
+	}
+	for _, q := range p.queue {
+		note := noteNoResponse
+		if q.resp != nil || q.interim > 0 {
+			note = notePartial
+		}
+		p.emit(q, ts, note)
+	}
+	p.queue = nil
+	p.rd[0].state, p.rd[1].state = stOff, stOff
+}
+
+// lostPairing reports what is queued as unanswered and drops server bytes until the next
+// request finds the queue empty.
+func (p *parser) lostPairing(ts time.Time) {
+	for _, q := range p.queue {
+		p.emit(q, ts, noteNoResponse)
+	}
+	clear(p.queue)
+	p.queue = p.qbuf[:0]
+	p.rd[toClient].reset(stResync)
+	p.srvWait, p.armed = true, false
+	p.drop = 0
+}
+
+// lostClient resynchronises the client direction; the pairing is lost as well.
+func (p *parser) lostClient(ts time.Time) {
+	p.lostPairing(ts)
+	p.rd[toServer].reset(stResync)
+	p.resync.start()
+}
+
+// head is called by the readers with each complete head.
+func (p *parser) head(dir int, h []byte, m *message, ts time.Time) (uint8, int64, error) {
+	nl := bytes.IndexByte(h, '\n')
+	line := bytes.TrimSuffix(h[:nl], []byte("\r"))
+	f := &p.f
+	*f = fields{picked: f.picked[:0]}
+	if !parseHeaders(h[nl+1:], p.opts.HTTPHeaders, f) {
+		return 0, 0, &errFraming{"malformed header"}
+	}
+	if dir == toServer {
+		return p.requestHead(line, m)
+	}
+	return p.responseHead(line, m, ts)
+}
+
+func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
+	meth, target, ver, ok := requestLine(line)
+	if !ok {
+		return 0, 0, &errFraming{"malformed request line"}
+	}
+	f := &p.f
+	q := &request{method: method(meth), target: string(target), version: ver, msg: m, ua: string(f.ua)}
+	path, query, host := splitTarget(target)
+	q.path, q.query = string(path), string(query)
+	if q.method == "CONNECT" {
+		q.path, host = "", target // authority-form: host:port
+	}
+	if len(host) == 0 {
+		host = f.host
+	}
+	q.domain, q.port = splitHost(host)
+	if q.port == 0 && q.domain != "" {
+		q.port = p.conn.Server.Port() // no port in Host: the one the request went to
+	}
+	q.headers = picked(f.picked)
+	q.noBody = q.method == "HEAD"
+	q.connect = q.method == "CONNECT"
+	if len(p.queue) >= maxPending {
+		// Reported now; its response, which comes after the last queued one's, is skipped.
+		p.emit(q, q.msg.start, noteTooMany)
+		p.queue[len(p.queue)-1].after++
+		return p.requestBody()
+	}
+	if p.srvWait && len(p.queue) == 0 {
+		p.armed = true
+	}
+	grows := len(p.queue) == cap(p.queue)
+	p.queue = append(p.queue, q)
+	if grows { // a new array, starting with the queue
+		p.qbuf = p.queue[:0]
+	}
+	return p.requestBody()
+}
+
+// requestBody says how the body of the request whose head was just read is framed.
+func (p *parser) requestBody() (uint8, int64, error) {
+	switch {
+	case p.f.chunked:
+		return stChunkSize, 0, nil
+	case p.f.contentLength > 0:
+		return stBody, p.f.contentLength, nil
+	}
+	return stHead, 0, nil
+}
+
+func (p *parser) responseHead(line []byte, m *message, ts time.Time) (uint8, int64, error) {
+	_, code, phrase, ok := statusLine(line)
+	if !ok {
+		return 0, 0, &errFraming{"malformed status line"}
+	}
+	if p.drop > 0 || len(p.queue) == 0 {
+		// A request that was not tracked, or not seen: frame the response to stay in sync.
+		if p.drop > 0 && (code >= 200 || code == 101) {
+			p.drop--
+		}
+		return p.responseBody(code, false, false), p.f.contentLength, nil
+	}
+	q := p.queue[0]
+	if code < 200 && code != 101 {
+		q.interim += m.wire
+		m.wire = 0
+		return stHead, 0, nil
+	}
+	q.resp, q.code, q.phrase = m, code, string(phrase)
+	q.respHdrs = picked(p.f.picked)
+	st := p.responseBody(code, q.noBody, q.connect)
+	if st == stOff {
+		p.rd[toServer].reset(stOff)
+	}
+	return st, p.f.contentLength, nil
+}
+
+// responseBody says how the body of a response with code is framed (RFC 9112 6.3).
+func (p *parser) responseBody(code int, head, connect bool) uint8 {
+	f := &p.f
+	switch {
+	case code == 101, connect && code/100 == 2:
+		return stOff
+	case head || code/100 == 1 || code == 204 || code == 304:
+		return stHead
+	case f.chunked:
+		return stChunkSize
+	case f.contentLength >= 0:
+		return stBody
+	}
+	return stUntilEOF
+}
+
+// done is called by the readers with each complete message.
+func (p *parser) done(dir int, m *message, ts time.Time) {
+	if dir == toServer {
+		return
+	}
+	if len(p.queue) == 0 || p.queue[0].resp != m {
+		return
+	}
+	q := p.queue[0]
+	p.queue[0] = nil
+	p.queue = p.queue[1:]
+	p.drop += q.after
+	if len(p.queue) == 0 {
+		p.queue = p.qbuf[:0] // back to the start of the array, which is kept
+	}
+	p.emit(q, ts, "")
+}
+
+// emit turns q into an event.
+func (p *parser) emit(q *request, end time.Time, note string) {
+	ev := protocols.NewEvent(p.conn, event.TypeHTTP, q.msg.start)
+	ev.Method = q.method
+	query := q.method + " " + q.target
+	if n := p.opts.MaxQueryLength; n > 0 && len(query) > n {
+		query = truncate(query, n)
+		ev.QueryTruncated = true
+	}
+	ev.Query = query
+	h := &event.HTTP{Version: q.version, Request: event.HTTPRequest{Method: q.method, Bytes: q.msg.wire, Headers: q.headers}}
+	h.Request.Body = body(q.msg)
+	var respBytes uint64
+	if q.resp != nil {
+		respBytes = q.interim + q.resp.wire
+		h.Response = &event.HTTPResponse{StatusCode: q.code, StatusPhrase: q.phrase, Bytes: respBytes, Headers: q.respHdrs, Body: body(q.resp)}
+		if q.resp.complete {
+			end = q.resp.end
+		}
+	} else {
+		respBytes = q.interim
+	}
+	ev.HTTP = h
+	ev.URL = &event.URL{Original: q.target, Path: q.path, Query: q.query, Domain: q.domain, Port: q.port}
+	if q.ua != "" {
+		ev.UserAgent = &event.UserAgent{Original: q.ua}
+	}
+	ev.Status = event.StatusOK
+	if q.code >= 400 || note != "" {
+		ev.Status = event.StatusError
+	}
+	if note != "" {
+		ev.Error = &event.Error{Message: note}
+	}
+	if end.Before(q.msg.start) {
+		end = q.msg.start
+	}
+	protocols.Finish(ev, end, q.msg.wire, respBytes)
+	p.sink.Emit(ev)
+}
+
+func body(m *message) *event.HTTPBody {
+	if m == nil || m.body == 0 {
+		return nil
+	}
+	return &event.HTTPBody{Bytes: m.body, Content: string(m.content)}
+}
+
+// picked turns the configured headers seen into the event's map, redacting credentials.
+func picked(hs [][2][]byte) map[string]string {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(hs))
+	for _, h := range hs {
+		name := strings.ToLower(string(h[0]))
+		val := string(h[1])
+		switch name {
+		case "authorization", "proxy-authorization", "cookie", "set-cookie":
+			val = redacted
+		}
+		if old, ok := out[name]; ok && val != redacted {
+			val = old + ", " + val
+		}
+		out[name] = val
+	}
+	return out
+}
+
+// truncate cuts s to at most n bytes on a UTF-8 boundary.
+func truncate(s string, n int) string {
+	for n > 0 && n < len(s) && s[n]&0xc0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}

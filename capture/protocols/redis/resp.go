@@ -1,0 +1,414 @@
+package redis
+
+import (
+	"bytes"
+	"strconv"
+	"time"
+)
+
+// Bounds of the RESP reader.
+const (
+	// maxLine bounds a header line, a simple string or error, and an inline command. Redis
+	// itself refuses inline commands over 64 KiB.
+	maxLine = 64 << 10
+	// maxBulk is Redis' proto-max-bulk-len default; a larger length is not RESP.
+	maxBulk = 512 << 20
+	// maxCount bounds the element count of one aggregate header.
+	maxCount = 1 << 30
+	// maxDepth bounds the nesting of aggregates.
+	maxDepth = 32
+	// maxValue is how many bytes of one value (an argument, a reply element) are kept; longer
+	// values are shown cut, followed by "…".
+	maxValue = 128
+)
+
+// frame is an aggregate whose elements are still arriving.
+type frame struct {
+	typ  byte
+	left int // elements still to come (maps and attributes count keys and values)
+	done int // elements seen
+}
+
+// value is what the reader knows of the top-level value it is reading.
+type value struct {
+	typ   byte
+	count int // elements of a top-level aggregate
+	start time.Time
+	wire  int // bytes on the wire
+}
+
+// reader frames the RESP values of one direction without keeping more than one line and the
+// first maxValue bytes of one bulk string.
+type reader struct {
+	client bool
+	line   []byte // header line being read, without CRLF
+	// bulk: payload bytes still to come, then crlf bytes of the trailing CRLF.
+	bulk    int
+	bulkLen int
+	crlf    int
+	keep    []byte // the kept beginning of the current bulk string
+	leafTyp byte
+	stack   []frame
+	val     value
+	inVal   bool
+}
+
+// errProto is a framing error: the bytes are not RESP.
+type errProto struct{ what string }
+
+func (e *errProto) Error() string { return "redis: " + e.what }
+
+// handler receives what the reader decodes.
+type handler interface {
+	// leaf is one scalar at depth (0: the top-level value; 1: an element of the top-level
+	// aggregate; deeper: nested). full is its length on the wire, data its kept beginning.
+	leaf(r *reader, typ byte, data []byte, full int, null bool, depth int)
+	// open and close bracket an aggregate at depth (0: the top-level value).
+	open(r *reader, typ byte, count int, depth int)
+	close(r *reader, typ byte, depth int)
+	// done ends a top-level value.
+	done(r *reader, ts time.Time)
+}
+
+// reset forgets the value being read.
+func (r *reader) reset() {
+	r.line, r.bulk, r.crlf, r.keep = r.line[:0], 0, 0, r.keep[:0]
+	r.stack = r.stack[:0]
+	r.inVal = false
+	r.val = value{}
+}
+
+// feed decodes data and returns how many bytes it used and an error when the bytes are not
+// RESP; the reader must then be reset before it is used again.
+func (r *reader) feed(h handler, data []byte, ts time.Time) (int, error) {
+	off := 0
+	for off < len(data) {
+		if !r.inVal {
+			r.inVal = true
+			r.val = value{start: ts}
+		}
+		switch {
+		case r.bulk > 0:
+			k := min(r.bulk, len(data)-off)
+			if room := maxValue - len(r.keep); room > 0 {
+				r.keep = append(r.keep, data[off:off+min(k, room)]...)
+			}
+			r.bulk -= k
+			off += k
+			r.val.wire += k
+			if r.bulk == 0 {
+				r.crlf = 2
+			}
+		case r.crlf > 0:
+			want := byte('\n')
+			if r.crlf == 2 {
+				want = '\r'
+			}
+			if data[off] != want {
+				return off, &errProto{"bulk string not followed by CRLF"}
+			}
+			off++
+			r.val.wire++
+			r.crlf--
+			if r.crlf == 0 {
+				r.element(h, r.leafTyp, r.keep, r.bulkLen, false, ts)
+			}
+		default:
+			i := bytes.IndexByte(data[off:], '\n')
+			end := len(data)
+			if i >= 0 {
+				end = off + i
+			}
+			if len(r.line)+end-off > maxLine {
+				return off, &errProto{"line longer than 64 KiB"}
+			}
+			r.line = append(r.line, data[off:end]...)
+			r.val.wire += end - off
+			off = end
+			if i < 0 {
+				return off, nil
+			}
+			off++
+			r.val.wire++
+			line := r.line
+			inline := r.client && len(r.stack) == 0
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			} else if !inline || n > 0 && line[0] == '*' {
+				return off, &errProto{"line not ended by CRLF"}
+			}
+			err := r.header(h, line, ts)
+			r.line = r.line[:0]
+			if err != nil {
+				return off, err
+			}
+		}
+	}
+	return off, nil
+}
+
+// header handles one complete line.
+func (r *reader) header(h handler, line []byte, ts time.Time) error {
+	if len(line) == 0 {
+		if r.client && len(r.stack) == 0 {
+			r.inVal = false // an empty inline command: Redis ignores it
+			return nil
+		}
+		return &errProto{"empty line"}
+	}
+	typ, rest := line[0], line[1:]
+	if r.client && len(r.stack) == 0 && typ != '*' {
+		return r.inline(h, line, ts)
+	}
+	if r.client && len(r.stack) > 0 && typ != '$' {
+		return &errProto{"command element is not a bulk string"}
+	}
+	switch typ {
+	case '+', '-':
+		r.element(h, typ, rest, len(rest), false, ts)
+	case ':', '(':
+		if !integer(rest, typ == '(') {
+			return &errProto{"bad integer"}
+		}
+		r.element(h, typ, rest, len(rest), false, ts)
+	case ',':
+		if _, err := strconv.ParseFloat(string(rest), 64); err != nil && !bytes.Equal(rest, []byte("nan")) {
+			return &errProto{"bad double"}
+		}
+		r.element(h, typ, rest, len(rest), false, ts)
+	case '#':
+		if len(rest) != 1 || rest[0] != 't' && rest[0] != 'f' {
+			return &errProto{"bad boolean"}
+		}
+		r.element(h, typ, rest, 1, false, ts)
+	case '_':
+		if len(rest) != 0 {
+			return &errProto{"bad null"}
+		}
+		r.element(h, typ, nil, 0, true, ts)
+	case '$', '=', '!':
+		n, ok := length(rest, maxBulk)
+		if !ok {
+			return &errProto{"bad bulk length"}
+		}
+		if n < 0 {
+			if typ != '$' {
+				return &errProto{"negative length"}
+			}
+			r.element(h, typ, nil, 0, true, ts)
+			return nil
+		}
+		r.leafTyp, r.bulkLen, r.keep = typ, n, r.keep[:0]
+		if n == 0 {
+			r.crlf = 2
+		} else {
+			r.bulk = n
+		}
+	case '*', '%', '~', '>', '|':
+		n, ok := length(rest, maxCount)
+		if !ok {
+			return &errProto{"bad aggregate count"}
+		}
+		if n < 0 {
+			if typ != '*' {
+				return &errProto{"negative count"}
+			}
+			r.element(h, typ, nil, 0, true, ts)
+			return nil
+		}
+		if r.client && n == 0 {
+			r.inVal = false // "*0": Redis ignores it
+			return nil
+		}
+		if len(r.stack) >= maxDepth {
+			return &errProto{"aggregates nested too deep"}
+		}
+		if len(r.stack) == 0 {
+			r.val.typ, r.val.count = typ, n
+		}
+		h.open(r, typ, n, len(r.stack))
+		if typ == '%' || typ == '|' {
+			n *= 2
+		}
+		r.stack = append(r.stack, frame{typ: typ, left: n})
+		if n == 0 {
+			r.closeFrames(h, ts)
+		}
+	default:
+		return &errProto{"unknown type byte " + strconv.QuoteRune(rune(typ))}
+	}
+	return nil
+}
+
+// inline handles an inline command: words separated by blanks.
+func (r *reader) inline(h handler, line []byte, ts time.Time) error {
+	for _, c := range line {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return &errProto{"inline command with control bytes"}
+		}
+	}
+	words := splitArgs(line)
+	if len(words) == 0 {
+		r.inVal = false
+		return nil
+	}
+	r.val.typ, r.val.count = 'i', len(words)
+	for _, w := range words {
+		h.leaf(r, '$', w[:min(len(w), maxValue)], len(w), false, 1)
+	}
+	h.done(r, ts)
+	r.inVal = false
+	return nil
+}
+
+// element delivers a scalar and closes the aggregates it completes.
+func (r *reader) element(h handler, typ byte, data []byte, full int, null bool, ts time.Time) {
+	if len(r.stack) == 0 {
+		r.val.typ = typ
+	}
+	h.leaf(r, typ, data, full, null, len(r.stack))
+	if len(r.stack) == 0 {
+		h.done(r, ts)
+		r.inVal = false
+		return
+	}
+	r.stack[len(r.stack)-1].left--
+	r.stack[len(r.stack)-1].done++
+	r.closeFrames(h, ts)
+}
+
+// closeFrames pops the aggregates that are complete.
+func (r *reader) closeFrames(h handler, ts time.Time) {
+	for len(r.stack) > 0 && r.stack[len(r.stack)-1].left == 0 {
+		f := r.stack[len(r.stack)-1]
+		r.stack = r.stack[:len(r.stack)-1]
+		h.close(r, f.typ, len(r.stack))
+		if len(r.stack) == 0 {
+			h.done(r, ts)
+			r.inVal = false
+			return
+		}
+		r.stack[len(r.stack)-1].left--
+		r.stack[len(r.stack)-1].done++
+	}
+}
+
+func integer(b []byte, big bool) bool {
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		b = b[1:]
+	}
+	if len(b) == 0 || !big && len(b) > 19 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// length parses a length or count: -1, or 0..limit.
+func length(b []byte, limit int) (int, bool) {
+	if len(b) == 2 && b[0] == '-' && b[1] == '1' {
+		return -1, true
+	}
+	if len(b) == 0 || len(b) > 10 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n <= limit
+}
+
+// splitArgs splits an inline command as Redis does (sdssplitargs): words separated by blanks,
+// "double quotes" with \n \r \t \b \a \\ \" and \xHH escapes, 'single quotes' with \'. Unbalanced
+// quotes (which Redis refuses) fall back to plain words.
+func splitArgs(line []byte) [][]byte {
+	var words [][]byte
+	i := 0
+	for {
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+			i++
+		}
+		if i == len(line) {
+			return words
+		}
+		var w []byte
+		switch q := line[i]; q {
+		case '"', '\'':
+			i++
+			closed := false
+			for i < len(line) {
+				c := line[i]
+				if c == '\\' && i+1 < len(line) {
+					e := line[i+1]
+					switch {
+					case q == '"' && e == 'x' && i+3 < len(line) && hex(line[i+2]) >= 0 && hex(line[i+3]) >= 0:
+						w = append(w, byte(hex(line[i+2])<<4|hex(line[i+3])))
+						i += 4
+						continue
+					case q == '"':
+						w = append(w, unescape(e))
+						i += 2
+						continue
+					case e == '\'':
+						w = append(w, e)
+						i += 2
+						continue
+					}
+				}
+				if c == q {
+					closed = true
+					i++
+					break
+				}
+				w = append(w, c)
+				i++
+			}
+			if !closed || i < len(line) && line[i] != ' ' && line[i] != '\t' {
+				return bytes.Fields(line)
+			}
+		default:
+			start := i
+			for i < len(line) && line[i] != ' ' && line[i] != '\t' {
+				i++
+			}
+			w = line[start:i]
+		}
+		words = append(words, w)
+	}
+}
+
+func hex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+func unescape(e byte) byte {
+	switch e {
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	case 'b':
+		return '\b'
+	case 'a':
+		return '\a'
+	}
+	return e
+}
