@@ -212,9 +212,7 @@ func (d *Defaults) Validate() error {
 			bad(fmt.Sprintf("capture.interfaces[%d]", i), name, "%v", err)
 		}
 	}
-	if d.Capture.Privacy.MaxQueryLength < 0 {
-		bad("capture.privacy.maxQueryLength", d.Capture.Privacy.MaxQueryLength, "must be 0 (no limit) or positive")
-	}
+	errs = append(errs, d.Capture.Privacy.Validate("capture.privacy")...)
 	if len(d.Kafka.Brokers) == 0 {
 		bad("kafka.brokers", "[]", "at least one broker is required")
 	}

@@ -37,6 +37,8 @@ func TestParseDefaults(t *testing.T) {
 			}
 		}},
 		{name: "negative query length", yaml: "capture:\n  privacy:\n    maxQueryLength: -5\n", wantErr: []string{`capture.privacy.maxQueryLength`}},
+		{name: "bad http header and body size", yaml: "capture:\n  privacy:\n    httpHeaders: [X-Request-Id, \"bad name\"]\n    httpBodyBytes: 1000000\n",
+			wantErr: []string{`capture.privacy.httpHeaders[1]`, `capture.privacy.httpBodyBytes`}},
 		{name: "resources replace, so a default limit can be removed", yaml: "sidecar:\n  resources:\n    requests: {cpu: 10m}\n", check: func(t *testing.T, d Defaults) {
 			if len(d.Sidecar.Resources.Limits) != 0 || len(d.Sidecar.Resources.Requests) != 1 {
 				t.Errorf("resources = %+v", d.Sidecar.Resources)

@@ -96,6 +96,27 @@ type Privacy struct {
 	HTTPBodyBytes int `json:"httpBodyBytes,omitempty"`
 }
 
+// Validate returns a FieldError for every bad setting, its field named under prefix (the
+// sidecar's config calls it "privacy", the webhook's cluster defaults "capture.privacy").
+func (p Privacy) Validate(prefix string) []error {
+	var errs []error
+	bad := func(field string, value any, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: prefix + "." + field, Value: value, Msg: fmt.Sprintf(format, args...)})
+	}
+	if p.MaxQueryLength < 0 {
+		bad("maxQueryLength", p.MaxQueryLength, "must be 0 (no limit) or positive")
+	}
+	for i, h := range p.HTTPHeaders {
+		if h == "" || strings.ContainsFunc(h, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) {
+			bad(fmt.Sprintf("httpHeaders[%d]", i), h, "not an HTTP header name")
+		}
+	}
+	if p.HTTPBodyBytes < 0 || p.HTTPBodyBytes > MaxHTTPBodyBytes {
+		bad("httpBodyBytes", p.HTTPBodyBytes, "must be 0 (no bodies) to %d", MaxHTTPBodyBytes)
+	}
+	return errs
+}
+
 // MaxHTTPBodyBytes bounds Privacy.HTTPBodyBytes.
 const MaxHTTPBodyBytes = 64 << 10
 
@@ -246,17 +267,7 @@ func (c *Config) Validate() error {
 			owner[port] = p.Name
 		}
 	}
-	if c.Privacy.MaxQueryLength < 0 {
-		bad("privacy.maxQueryLength", c.Privacy.MaxQueryLength, "must be 0 (no limit) or positive")
-	}
-	for i, h := range c.Privacy.HTTPHeaders {
-		if h == "" || strings.ContainsFunc(h, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) {
-			bad(fmt.Sprintf("privacy.httpHeaders[%d]", i), h, "not an HTTP header name")
-		}
-	}
-	if c.Privacy.HTTPBodyBytes < 0 || c.Privacy.HTTPBodyBytes > MaxHTTPBodyBytes {
-		bad("privacy.httpBodyBytes", c.Privacy.HTTPBodyBytes, "must be 0 (no bodies) to %d", MaxHTTPBodyBytes)
-	}
+	errs = append(errs, c.Privacy.Validate("privacy")...)
 	if c.HealthPort < 1 || c.HealthPort > 65535 {
 		bad("healthPort", c.HealthPort, "ports are 1-65535")
 	}
