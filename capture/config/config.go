@@ -37,6 +37,18 @@ const (
 // Meshes lists the accepted values of Config.Mesh.
 var Meshes = []string{MeshIstio, MeshLinkerd}
 
+// MeshControlPorts are the ports on which a mesh proxy serves only itself over lo: its admin
+// API, health, metrics and debug endpoints, polled by the kubelet, Prometheus and the proxy's
+// own agent. Capturing them on lo would fill the audit with the mesh's housekeeping, so the
+// sidecar neither decodes nor detects on them there. The ports that carry the application's
+// traffic (Istio 15001, 15006 and the DNS proxy 15053; Linkerd 4140 and 4143) are not listed.
+var MeshControlPorts = map[string][]uint16{
+	// Envoy admin, pilot-agent debug, merged Prometheus, health, Envoy Prometheus.
+	MeshIstio: {15000, 15004, 15020, 15021, 15090},
+	// The proxy's admin and metrics endpoint, and its tap control port.
+	MeshLinkerd: {4191, 4190},
+}
+
 // Protocols lists every supported protocol in a stable order.
 var Protocols = []string{MySQL, PgSQL, Redis, HTTP, DNS}
 

@@ -353,6 +353,9 @@ func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter 
 		o.Interface = name
 		// The plaintext leg between the mesh proxy and the application.
 		o.Mesh = cfg.Mesh != "" && name == "lo"
+		if o.Mesh {
+			o.IgnorePorts = append(slices.Clone(opts.IgnorePorts), config.MeshControlPorts[cfg.Mesh]...)
+		}
 		src, err := source.OpenLive(source.LiveOptions{Interface: name, Filter: prog, BlockSize: 1 << 20, NumBlocks: ringMiB})
 		if err != nil {
 			return err

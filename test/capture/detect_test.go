@@ -1,15 +1,19 @@
 package capture_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -82,7 +86,12 @@ func TestMesh(t *testing.T) {
 		return tc, tc.Handshake()
 	})
 
-	sc := startSidecar(t, pair, `{"version":1,"mesh":"istio","protocols":[{"name":"mysql","ports":[3306]}],"flows":false,"kafka":{"topic":"t"},"healthPort":15099}`)
+	// An HTTP server on lo standing in for the proxy's own health endpoint (15021, polled by
+	// the kubelet), and the application's HTTP port, which is audited.
+	serveHTTPIn(t, pair.PodNS, "127.0.0.1:15021")
+	serveHTTPIn(t, pair.PodNS, "127.0.0.1:8080")
+
+	sc := startSidecar(t, pair, `{"version":1,"mesh":"istio","protocols":[{"name":"mysql","ports":[3306]},{"name":"http"}],"flows":false,"kafka":{"topic":"t"},"healthPort":15099}`)
 	viaMesh := []string{"SELECT 'through the mesh' AS via", "SELECT 6 * 7 AS product"}
 	for _, q := range viaMesh {
 		if _, err := db.RunClientVia("127.0.0.1", 15001, q+";"); err != nil {
@@ -92,7 +101,17 @@ func TestMesh(t *testing.T) {
 	if _, err := db.RunClient("SELECT 'direct' AS via;"); err != nil {
 		t.Fatal(err)
 	}
+	getIn(t, pair.PodNS, "http://127.0.0.1:15021/healthz/ready")
+	getIn(t, pair.PodNS, "http://127.0.0.1:8080/orders?id=7")
 	live := sc.stop(t)
+
+	var https []string
+	for _, ev := range transactions(live, event.TypeHTTP) {
+		https = append(https, fmt.Sprintf("%s %d %s mesh=%v", ev.Network.Interface, ev.Server.Port, ev.URL.Original, ev.Network.Mesh))
+	}
+	if want := []string{"lo 8080 /orders?id=7 mesh=true"}; !slices.Equal(https, want) {
+		t.Errorf("http events on lo: %q, want %q (the proxy's health port is not audited)", https, want)
+	}
 
 	evs := transactions(live, event.TypeMySQL)
 	for _, q := range viaMesh {
@@ -118,6 +137,37 @@ func TestMesh(t *testing.T) {
 		if ev.Network.Interface != pair.PodIf || ev.Server.Port != 15443 || ev.TLS == nil || !ev.TLS.Encrypted || ev.Network.Mesh {
 			t.Errorf("tls event: interface %q port %d tls %+v", ev.Network.Interface, ev.Server.Port, ev.TLS)
 		}
+	}
+}
+
+// serveHTTPIn serves a small HTTP answer on addr inside namespace ns until the test ends.
+func serveHTTPIn(t *testing.T, ns, addr string) {
+	t.Helper()
+	ln := listenIn(t, ns, addr)
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+}
+
+// getIn makes one GET to url from inside namespace ns, on a connection of its own.
+func getIn(t *testing.T, ns, url string) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(_ context.Context, _, addr string) (net.Conn, error) {
+			return dialIn(ns, addr)
+		},
+	}}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
 	}
 }
 
