@@ -23,14 +23,16 @@ import (
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
-// TestDetectByContent: MariaDB on 13306 and PostgreSQL on 15433, with no ports configured for
-// any protocol, are found from their first bytes and decoded; the kernel filter then passes
-// every TCP port.
+// TestDetectByContent: MariaDB on 13306, PostgreSQL on 15433, Redis on 16379 and nginx on 8081,
+// with no ports configured for any protocol, are found from their first bytes and decoded; the
+// kernel filter then passes every TCP port.
 func TestDetectByContent(t *testing.T) {
 	pair := realnet.NewPair(t)
 	db := realnet.StartMariaDB(t, pair, realnet.MariaDBOptions{Port: 13306})
 	pg := realnet.StartPostgres(t, pair, realnet.PostgresOptions{Port: 15433})
-	sc := startSidecar(t, pair, `{"version":1,"protocols":[{"name":"mysql"},{"name":"pgsql"},{"name":"dns"}],"flows":true,"kafka":{"topic":"t"},"healthPort":15099}`)
+	rd := realnet.StartRedis(t, pair, realnet.RedisOptions{Port: 16379})
+	web := realnet.StartNginx(t, pair, realnet.NginxOptions{Port: 8081, Files: map[string]string{"/hello.txt": "hello\n"}})
+	sc := startSidecar(t, pair, `{"version":1,"protocols":[{"name":"mysql"},{"name":"pgsql"},{"name":"redis"},{"name":"http"},{"name":"dns"}],"flows":true,"kafka":{"topic":"t"},"healthPort":15099}`)
 	if out, err := db.RunClient("SELECT 40 + 2 AS answer;"); err != nil || strings.TrimSpace(out) != "42" {
 		t.Fatalf("client: %q %v", out, err)
 	}
@@ -40,7 +42,26 @@ func TestDetectByContent(t *testing.T) {
 	if out, err := pg.RunClient("SELECT 20 + 1 AS half;"); err != nil || strings.TrimSpace(out) != "21" {
 		t.Fatalf("psql: %q %v", out, err)
 	}
+	if out, err := rd.CLI("", "SET", "detected", "by-content"); err != nil || strings.TrimSpace(out) != "OK" {
+		t.Fatalf("redis-cli: %q %v", out, err)
+	}
+	if out, err := web.Curl(web.URL("/hello.txt?from=pod")); err != nil || out != "hello\n" {
+		t.Fatalf("curl: %q %v", out, err)
+	}
 	live := sc.stop(t)
+	rdEv := one(t, transactions(live, event.TypeRedis), "SET detected by-content")
+	checkIdentity(t, rdEv, pair, 16379)
+	if rdEv.Status != event.StatusOK || rdEv.Method != "SET" || rdEv.Redis == nil || rdEv.Redis.ReturnValue != "OK" {
+		t.Errorf("redis: status %q method %q redis %+v", rdEv.Status, rdEv.Method, rdEv.Redis)
+	}
+	httpEvs := transactions(live, event.TypeHTTP)
+	if len(httpEvs) != 1 {
+		t.Fatalf("%d http events, want 1 (curl's GET)", len(httpEvs))
+	}
+	checkIdentity(t, httpEvs[0], pair, 8081)
+	if h := httpEvs[0]; h.URL == nil || h.URL.Original != "/hello.txt?from=pod" || h.HTTP == nil || h.HTTP.Response == nil || h.HTTP.Response.StatusCode != 200 {
+		t.Errorf("http: url %+v http %+v", h.URL, h.HTTP)
+	}
 	pgEv := one(t, transactions(live, event.TypePgSQL), "SELECT 20 + 1 AS half;")
 	checkIdentity(t, pgEv, pair, 15433)
 	if pgEv.Status != event.StatusOK || pgEv.PgSQL == nil || pgEv.PgSQL.NumRows != 1 || pgEv.User == nil || pgEv.User.Name != realnet.User {
