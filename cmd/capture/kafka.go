@@ -40,7 +40,7 @@ func (k *kafkaFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&k.queueFull, "kafka-queue-full", "", "When the queue is full: drop (count and report in a loss event) or block (wait). Default: drop live, block with --pcap.")
 	fs.IntVar(&k.maxMessageBytes, "kafka-max-message-bytes", kafkaexport.DefaultMaxMessageBytes, "Larger events are cut down and marked export_truncated.")
 	fs.DurationVar(&k.batchTimeout, "kafka-batch-timeout", kafkaexport.DefaultBatchTimeout, "How long kafka-go waits to fill a partition's batch (kept small: the queue batches).")
-	fs.DurationVar(&k.startTimeout, "kafka-start-timeout", kafkaexport.DefaultStartTimeout, "How long to wait for unreachable brokers at start before failing.")
+	fs.DurationVar(&k.startTimeout, "kafka-start-timeout", kafkaexport.DefaultStartTimeout, "How long to wait for unreachable brokers at start before reporting them unusable: a --pcap replay then fails, live capture logs an error and keeps retrying.")
 	fs.DurationVar(&k.flushTimeout, "kafka-flush-timeout", 20*time.Second, "On exit (SIGTERM, or end of --pcap), how long to wait for every queued event to be acknowledged; keep it under the pod's termination grace period.")
 }
 
@@ -100,6 +100,12 @@ func (k *kafkaFlags) exporterOptions(cfg config.Config, replay bool, kube *event
 		Kubernetes: kube,
 		OnError: func(err error, events int, retryIn time.Duration) {
 			log.Warn("kafka write failed; retrying", "err", err, "events", events, "retryIn", retryIn)
+		},
+		// Live, Kafka trouble never stops capture or the sidecar (a crash loop helps nobody):
+		// it keeps retrying, drops what the queue cannot hold, counts it and reports it.
+		KeepRetrying: !replay,
+		OnStartTimeout: func(err error) {
+			log.Error("kafka unusable past the start timeout; capture goes on, events that do not fit in the queue are dropped and counted until the brokers answer", "err", err)
 		},
 	}
 	if len(o.Brokers) == 0 {

@@ -57,7 +57,8 @@ type Exporter struct {
 }
 
 // New checks opts and starts the sender. The brokers need not be reachable yet: the sender
-// retries until StartTimeout, after which Err reports the failure.
+// retries until StartTimeout, after which Err reports the failure (or, with KeepRetrying, it
+// keeps trying).
 func New(opts Options) (*Exporter, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -109,7 +110,7 @@ func (e *Exporter) DroppedByType() map[string]uint64 {
 }
 
 // Done is closed when the sender stops: after Close, or when the brokers stayed unreachable
-// past StartTimeout. Err then says why.
+// past StartTimeout without KeepRetrying. Err then says why.
 func (e *Exporter) Done() <-chan struct{} { return e.done }
 
 // Err is the sender's failure, once Done is closed.
@@ -228,29 +229,44 @@ func (e *Exporter) run() {
 	e.mu.Unlock()
 }
 
-// connect waits for the brokers to answer a metadata request for the topic, with backoff,
-// until StartTimeout.
+// connect waits for the brokers to answer a metadata request for the topic, with backoff.
+// Past StartTimeout it fails, or, with KeepRetrying, reports the failure once through
+// OnStartTimeout and goes on trying until the brokers answer or Close.
 func (e *Exporter) connect() error {
-	ctx, cancel := context.WithDeadline(e.ctx, e.started.Add(e.o.StartTimeout))
-	defer cancel()
 	client := &kafkago.Client{Addr: e.w.Addr, Transport: e.w.Transport, Timeout: e.o.WriteTimeout}
 	backoff := e.o.BackoffMin
+	pastDeadline := false
 	for {
+		ctx, cancel := e.ctx, context.CancelFunc(func() {})
+		if !pastDeadline {
+			ctx, cancel = context.WithDeadline(e.ctx, e.started.Add(e.o.StartTimeout))
+		}
 		err := probe(ctx, client, e.o.Topic)
 		if err == nil {
+			cancel()
 			return nil
 		}
 		e.stats.KafkaErrors.Add(1)
 		if e.o.OnError != nil {
 			e.o.OnError(err, 0, backoff)
 		}
-		if !sleep(ctx, backoff) {
-			if e.ctx.Err() != nil {
-				return fmt.Errorf("kafka: closed before the brokers %v answered: %w", e.o.Brokers, err)
-			}
-			return fmt.Errorf("kafka: brokers %v not usable within %v%s: %w", e.o.Brokers, e.o.StartTimeout, e.authHint(err), err)
+		slept := sleep(ctx, backoff)
+		cancel()
+		if slept {
+			backoff = min(2*backoff, e.o.BackoffMax)
+			continue
 		}
-		backoff = min(2*backoff, e.o.BackoffMax)
+		if e.ctx.Err() != nil {
+			return fmt.Errorf("kafka: closed before the brokers %v answered: %w", e.o.Brokers, err)
+		}
+		failure := fmt.Errorf("kafka: brokers %v not usable within %v%s: %w", e.o.Brokers, e.o.StartTimeout, e.authHint(err), err)
+		if !e.o.KeepRetrying {
+			return failure
+		}
+		pastDeadline = true
+		if e.o.OnStartTimeout != nil {
+			e.o.OnStartTimeout(failure)
+		}
 	}
 }
 

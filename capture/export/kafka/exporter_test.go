@@ -227,3 +227,42 @@ func TestUnreachableBrokersFailAfterStartTimeout(t *testing.T) {
 		t.Fatal("Close reported success although nothing was delivered")
 	}
 }
+
+// TestKeepRetryingPastStartTimeout is the live sidecar's case: the brokers stay away past the
+// start timeout, the exporter says so once and keeps trying, and what was queued is delivered
+// when a broker comes up.
+func TestKeepRetryingPastStartTimeout(t *testing.T) {
+	port := kafkatest.FreePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	reported := make(chan error, 4)
+	e := newExporter(t, kafka.Options{Brokers: []string{addr}, StartTimeout: 300 * time.Millisecond,
+		KeepRetrying: true, OnStartTimeout: func(err error) { reported <- err }})
+	const n = 20
+	for i := range n {
+		e.Emit(mkEvent(0, i))
+	}
+	select {
+	case err := <-reported:
+		if !strings.Contains(err.Error(), "not usable within 300ms") || !strings.Contains(err.Error(), addr) {
+			t.Fatalf("reported %v, want the brokers and the deadline named", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the start timeout was never reported")
+	}
+	time.Sleep(500 * time.Millisecond) // well past the deadline
+	select {
+	case <-e.Done():
+		t.Fatalf("the sender stopped past the start timeout: %v", e.Err())
+	default:
+	}
+	c := kafkatest.Start(t, kfakePort(port))
+	if err := closeExporter(t, e, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if recs := kafkatest.Consume(t, c.ListenAddrs(), n, 20*time.Second); len(recs) != n {
+		t.Fatalf("consumed %d records, want the %d queued before the broker came up", len(recs), n)
+	}
+	if len(reported) != 0 {
+		t.Fatalf("the start timeout was reported %d more times, want once", len(reported))
+	}
+}

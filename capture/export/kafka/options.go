@@ -68,6 +68,15 @@ type Options struct {
 	BackoffMin, BackoffMax time.Duration
 	// StartTimeout: Start waits this long for the brokers before it fails.
 	StartTimeout time.Duration
+	// KeepRetrying keeps the sender trying past StartTimeout instead of failing: the failure
+	// goes to OnStartTimeout once, events that do not fit in the queue are dropped and
+	// counted, and a loss event reports them once the brokers answer. For a live sidecar, so
+	// that an absent or misconfigured Kafka (wrong credentials) never makes it exit and
+	// crash-loop; a replay, which must end, leaves it off.
+	KeepRetrying bool
+	// OnStartTimeout, when set, is called once, from the sender's goroutine, when KeepRetrying
+	// carries the sender past StartTimeout.
+	OnStartTimeout func(err error)
 	// WriteTimeout bounds one produce request.
 	WriteTimeout time.Duration
 	// TLS and SASL secure the connections; nil means plaintext and no authentication.

@@ -124,6 +124,42 @@ func TestSASL(t *testing.T) {
 				t.Fatalf("Close = %v, want the lost event reported", cerr)
 			}
 		})
+		t.Run(mech+" wrong password, live", func(t *testing.T) {
+			m, err := kafka.SASLMechanism(mech, user, "wrong")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := start(t)
+			reported := make(chan error, 1)
+			e := newExporter(t, kafka.Options{Brokers: c.ListenAddrs(), SASL: m, StartTimeout: 300 * time.Millisecond,
+				BackoffMin: 100 * time.Millisecond, BackoffMax: 400 * time.Millisecond,
+				KeepRetrying: true, OnStartTimeout: func(err error) { reported <- err }})
+			e.Emit(mkEvent(1, 0))
+			select {
+			case err := <-reported:
+				if !strings.Contains(err.Error(), "SASL "+mech) || !strings.Contains(err.Error(), "check the credentials") {
+					t.Fatalf("reported %v, want a SASL authentication error", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("the failed authentication was never reported")
+			}
+			before := e.Stats().KafkaErrors.Load()
+			time.Sleep(time.Second)
+			select {
+			case <-e.Done():
+				t.Fatalf("the sender stopped on wrong credentials: %v", e.Err())
+			default:
+			}
+			// Still trying, with backoff (at most 400 ms apart), not in a hot loop.
+			if more := e.Stats().KafkaErrors.Load() - before; more < 1 || more > 6 {
+				t.Fatalf("%d attempts in the second after the start timeout, want 1-6", more)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if cerr := e.Close(ctx); cerr == nil || !strings.Contains(fmt.Sprint(cerr), "1 events lost") {
+				t.Fatalf("Close = %v, want the lost event reported", cerr)
+			}
+		})
 	}
 	t.Run("SCRAM-SHA-512 over TLS", func(t *testing.T) {
 		pki := kafkatest.NewPKI(t)
