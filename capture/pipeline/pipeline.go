@@ -130,7 +130,9 @@ type conn struct {
 	last       time.Time
 	reported   [2]reassembly.Stats // at the last periodic flow record
 	nextReport time.Time
-	receiver   receiver
+	// receiver is made once per connection: as a two-pointer value it would be boxed into
+	// reassembly's interface, one allocation, on every segment.
+	receiver *receiver
 }
 
 // receiver forwards reassembled bytes to the connection's parser.
@@ -139,7 +141,7 @@ type receiver struct {
 	c *conn
 }
 
-func (r receiver) Data(dir protocols.Dir, data []byte, ts time.Time) {
+func (r *receiver) Data(dir protocols.Dir, data []byte, ts time.Time) {
 	switch r.c.state {
 	case stateDecoding:
 		r.c.parser.Data(dir, data, ts)
@@ -148,7 +150,7 @@ func (r receiver) Data(dir protocols.Dir, data []byte, ts time.Time) {
 	}
 }
 
-func (r receiver) Gap(dir protocols.Dir, n int, ts time.Time) {
+func (r *receiver) Gap(dir protocols.Dir, n int, ts time.Time) {
 	switch r.c.state {
 	case stateDecoding:
 		r.c.parser.Gap(dir, n, ts)
@@ -361,7 +363,7 @@ func (p *Pipeline) open(key connKey, pkt *decode.Packet, ts time.Time) *conn {
 		p.conns[key] = c
 		return c
 	}
-	c.receiver = receiver{p, c}
+	c.receiver = &receiver{p, c}
 	if proto != nil && !p.opts.DetectAll {
 		c.parser = proto.Factory(&c.info, &p.opts.Parser, p.sink)
 	} else {
