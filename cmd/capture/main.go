@@ -79,7 +79,7 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	fs.IntVar(&o.maxQueryLength, "max-query-length", 0, "Cut statement text longer than this many bytes (overrides the config; 0: no limit).")
 	fs.BoolVar(&o.maskLiterals, "mask-literals", false, "Replace literal values in statements with ? (overrides the config).")
 	fs.BoolVar(&o.flows, "flows", true, "Emit flow records (overrides the config).")
-	fs.Int64Var(&o.memoryLimit, "memory-limit-mib", 40, "Soft limit for the Go heap in MiB (GOMEMLIMIT): the collector works harder near it, so the sidecar stays small with many connections. 0 turns it off.")
+	fs.Int64Var(&o.memoryLimit, "memory-limit-mib", 40, "Soft limit for the Go heap in MiB (GOMEMLIMIT wins): the collector works harder near it, so the sidecar stays small with many connections. With Kafka output and this flag unset, --kafka-queue-mib is added. 0 turns it off.")
 	fs.IntVar(&o.ringMiB, "ring-mib", 8, "Size of each interface's AF_PACKET ring in MiB; it absorbs bursts while the decoder is busy.")
 	fs.DurationVar(&o.txTimeout, "transaction-timeout", protocols.DefaultTransactionTimeout, "How long a DNS query waits for its response before it is reported with status Error.")
 	fs.DurationVar(&o.statsEvery, "stats-interval", 30*time.Second, "How often live capture logs its counters, kernel drops included.")
@@ -89,9 +89,6 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if o.memoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(o.memoryLimit << 20)
 	}
 	if o.ringMiB < 1 || o.ringMiB > 1024 {
 		return fmt.Errorf("--ring-mib %d: must be 1-1024", o.ringMiB)
@@ -115,6 +112,9 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 		if len(cfg.Kafka.Brokers) > 0 {
 			o.output = "kafka"
 		}
+	}
+	if limit := heapLimitMiB(o); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(limit << 20)
 	}
 	popts, filter, err := pipelineOptions(cfg, nil, log)
 	if err != nil {
@@ -141,6 +141,16 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 		err = errors.Join(err, fmt.Errorf("%s output: %w", o.output, ferr))
 	}
 	return err
+}
+
+// heapLimitMiB is the soft Go heap limit: --memory-limit-mib for capture, plus the Kafka queue
+// bound when exporting to Kafka and the limit was not set explicitly, because the queue lives
+// on the heap and a full queue must not make the collector run without pause.
+func heapLimitMiB(o options) int64 {
+	if o.memoryLimit <= 0 || o.output != "kafka" || o.set["memory-limit-mib"] {
+		return o.memoryLimit
+	}
+	return o.memoryLimit + int64(o.kafka.queueMiB)
 }
 
 // newSink opens the output. With kafka, the returned context also ends when the exporter gives

@@ -164,3 +164,22 @@ func TestReplayWithPrivacy(t *testing.T) {
 		t.Errorf("no masked select or truncated insert in the output:\n%s", text)
 	}
 }
+
+func TestHeapLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    options
+		want int64
+	}{
+		{name: "stdout", o: options{memoryLimit: 40, output: "stdout"}, want: 40},
+		{name: "kafka adds its queue", o: options{memoryLimit: 40, output: "kafka", kafka: kafkaFlags{queueMiB: 32}}, want: 72},
+		{name: "an explicit limit is kept", o: options{memoryLimit: 50, output: "kafka", kafka: kafkaFlags{queueMiB: 32}, set: map[string]bool{"memory-limit-mib": true}}, want: 50},
+		{name: "off stays off", o: options{memoryLimit: 0, output: "kafka", kafka: kafkaFlags{queueMiB: 32}}, want: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := heapLimitMiB(tc.o); got != tc.want {
+				t.Fatalf("heapLimitMiB = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
