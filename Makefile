@@ -56,7 +56,7 @@ bench: envtest load-pcaps ## Run the benchmarks: unit benchmarks with allocation
 	@# Kafka export to a kfake process: 300k events through the exporter and through a bare kafka-go Writer (overhead ratio), then enqueue-to-ack percentiles at 10k events/s for 3 s.
 	go test ./capture/export/kafka -run '^$$' -bench Throughput -benchtime 300000x $(BENCH_ARGS)
 	go test ./capture/export/kafka -run '^$$' -bench Latency -benchtime 30000x $(BENCH_ARGS)
-	@# Replay of real pgbench / mariadb-slap load on one core, with tshark on the same file.
+	@# Replay of real pgbench, mariadb-slap, redis-benchmark, curl and DNS lookup load on one core, with tshark on the same file.
 	go test ./test/capturebench -run '^$$' -bench Replay -benchtime 5x $(BENCH_ARGS)
 	@# The sidecar live on a veth: 10k concurrent connections injected at 200k packets/s.
 	go test ./test/capturebench -run '^$$' -bench Live -benchtime 1x $(BENCH_ARGS)
