@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"time"
 	"unicode/utf8"
 )
 
@@ -139,14 +138,6 @@ func appendUint(b []byte, v uint64) []byte { return strconv.AppendUint(b, v, 10)
 
 func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }
 
-// appendTime writes t as time.Time.MarshalJSON does (RFC 3339 with nanoseconds, trailing
-// zeros cut); its characters never need escaping.
-func appendTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
 // appendAddr writes ip as its MarshalText does (the zero Addr as ""). Only a zone can hold
 // characters that need escaping; then the text is escaped in place.
 func appendAddr(b []byte, ip netip.Addr) []byte {
@@ -181,6 +172,13 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip eight bytes at a time while none needs a look.
+		for i+8 <= len(s) && plain8(load8(s[i:i+8])) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if safe[c] {
@@ -225,6 +223,27 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// plain8 tells whether none of the eight bytes of w is below 0x20, '"', '\\' or from 0x7f
+// up, so that none needs escaping or UTF-8 decoding (DEL goes to the byte loop, which copies
+// it). Each test is the "has a byte less than n" / "has a zero byte" trick of Bit Twiddling
+// Hacks: a borrow can mark bytes above the first match, never a word without one.
+func plain8(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, bs := w^(ones*'"'), w^(ones*'\\')
+	m := (w - ones*0x20) &^ w // a byte below 0x20
+	m |= (q - ones) &^ q      // a '"'
+	m |= (bs - ones) &^ bs    // a backslash
+	m |= (w + ones) | w       // 0x7f or above
+	return m&highs == 0
+}
+
+// load8 reads the first eight bytes of s as a little-endian word (one load once compiled).
+func load8(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // sortedKeys returns the keys of m in encoding/json's order (byte-wise), in buf when it has
