@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -155,9 +156,10 @@ func appendAddr(b []byte, ip netip.Addr) []byte {
 	return b[:start-1+n]
 }
 
-// safe marks the ASCII bytes encoding/json copies unchanged with SetEscapeHTML(false): the
-// printable ones but '"' and '\\' (DEL included, as encoding/json's safeSet has it).
-var safe = func() (t [utf8.RuneSelf]bool) {
+// safe marks the bytes encoding/json copies unchanged with SetEscapeHTML(false): the
+// printable ASCII ones but '"' and '\\' (DEL included, as encoding/json's safeSet has it).
+// Bytes from 0x80 up are not safe: they need UTF-8 decoding.
+var safe = func() (t [256]bool) {
 	for c := ' '; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
@@ -169,22 +171,38 @@ const hex = "0123456789abcdef"
 // appendString writes s as a JSON string exactly as encoding/json's appendString does with
 // escapeHTML false.
 func appendString(b []byte, s string) []byte {
+	i := 0
+	for i+8 <= len(s) && plain8(load8(s[i:])) {
+		i += 8
+	}
+	for i < len(s) && safe[s[i]] {
+		i++
+	}
 	b = append(b, '"')
+	if i < len(s) {
+		return appendEscaped(b, s, i)
+	}
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendEscaped writes the rest of the JSON string s whose bytes before i need no escaping.
+func appendEscaped(b []byte, s string, i int) []byte {
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		// Skip eight bytes at a time while none needs a look.
-		for i+8 <= len(s) && plain8(load8(s[i:i+8])) {
+		for i+8 <= len(s) && plain8(load8(s[i:])) {
 			i += 8
 		}
 		if i >= len(s) {
 			break
 		}
 		c := s[i]
+		if safe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if safe[c] {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '\\', '"':
@@ -246,15 +264,21 @@ func load8(s string) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-// sortedKeys returns the keys of m in encoding/json's order (byte-wise), in buf when it has
-// room.
-func sortedKeys[V any](m map[string]V, buf []string) []string {
-	keys := buf[:0]
-	for k := range m {
-		keys = append(keys, k)
+// entry is a key and value of a map, for sorting.
+type entry[V any] struct {
+	k string
+	v V
+}
+
+// sortedEntries returns the entries of m in encoding/json's order (byte-wise by key), in buf
+// when it has room.
+func sortedEntries[V any](m map[string]V, buf []entry[V]) []entry[V] {
+	es := buf[:0]
+	for k, v := range m {
+		es = append(es, entry[V]{k, v})
 	}
-	slices.Sort(keys)
-	return keys
+	slices.SortFunc(es, func(a, b entry[V]) int { return strings.Compare(a.k, b.k) })
+	return es
 }
 
 // appendStringMap writes m as an object with sorted keys, or null when m is nil.
@@ -262,15 +286,15 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
-	var buf [32]string
+	var buf [32]entry[string]
 	b = append(b, '{')
-	for i, k := range sortedKeys(m, buf[:]) {
+	for i, e := range sortedEntries(m, buf[:]) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = appendString(b, e.k)
 		b = append(b, ':')
-		b = appendString(b, m[k])
+		b = appendString(b, e.v)
 	}
 	return append(b, '}')
 }

@@ -3,6 +3,7 @@ package event
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // TestPlain8 checks the word-at-a-time test against the byte-wise one: every byte value at
@@ -42,5 +43,32 @@ func TestPlain8(t *testing.T) {
 			}
 		}
 		check(w)
+	}
+}
+
+// TestAppendTime compares the direct formatter with time.Time.MarshalJSON on every day from
+// year 0 to 9999, at a varying time of day, nanosecond and zone offset.
+func TestAppendTime(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("", 5*3600+30*60), time.FixedZone("", -86399), time.FixedZone("", 86399),
+		time.FixedZone("", -3599), time.FixedZone("", 1), time.Local}
+	start := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix() - 86400
+	end := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).Unix() + 86400
+	var buf []byte
+	n := 0
+	for sec := start; sec < end; sec += 86400 {
+		n++
+		ts := time.Unix(sec+int64(n*7919%86400), int64(n)*104729%1e9).In(zones[n%len(zones)])
+		if n%5 == 0 {
+			ts = ts.Truncate(time.Duration(n%4) * time.Millisecond)
+		}
+		want, err := ts.MarshalJSON()
+		buf = appendTime(buf[:0], ts)
+		if err != nil {
+			// Outside RFC 3339: written as RFC3339Nano formats it.
+			want = []byte(`"` + ts.Format(time.RFC3339Nano) + `"`)
+		}
+		if string(buf) != string(want) {
+			t.Fatalf("%v: got %s, want %s", ts, buf, want)
+		}
 	}
 }

@@ -29,15 +29,15 @@ func (l *Loss) appendJSON(b []byte) []byte {
 	if l.Events == nil {
 		b = append(b, "null"...)
 	} else {
-		var buf [32]string
+		var buf [32]entry[uint64]
 		b = append(b, '{')
-		for i, k := range sortedKeys(l.Events, buf[:]) {
+		for i, e := range sortedEntries(l.Events, buf[:]) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
+			b = appendString(b, e.k)
 			b = append(b, ':')
-			b = appendUint(b, l.Events[k])
+			b = appendUint(b, e.v)
 		}
 		b = append(b, '}')
 	}
