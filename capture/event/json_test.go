@@ -165,6 +165,10 @@ func leaves(t reflect.Type, prefix []int, name string, out *[]leaf) {
 			leaves(ft, idx, name+"."+sf.Name, out)
 			continue
 		}
+		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+			// Also each field alone in one element of the slice (index -1 below).
+			leaves(ft.Elem(), append(idx, -1), name+"."+sf.Name+"[0]", out)
+		}
 		*out = append(*out, leaf{idx, name + "." + sf.Name})
 	}
 }
@@ -192,11 +196,19 @@ func skeleton(v reflect.Value) {
 	}
 }
 
-// field walks idx from v, through pointers.
+// field walks idx from v, through pointers; -1 is the first element of a slice, made when
+// the slice is empty.
 func field(v reflect.Value, idx []int) reflect.Value {
 	for _, i := range idx {
 		if v.Kind() == reflect.Pointer {
 			v = v.Elem()
+		}
+		if i == -1 {
+			if v.Len() == 0 {
+				v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+			}
+			v = v.Index(0)
+			continue
 		}
 		v = v.Field(i)
 	}
