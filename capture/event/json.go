@@ -281,11 +281,9 @@ func sortedEntries[V any](m map[string]V, buf []entry[V]) []entry[V] {
 	return es
 }
 
-// appendStringMap writes m as an object with sorted keys, or null when m is nil.
+// appendStringMap writes m as an object with sorted keys (every map[string]string of Event is
+// omitempty: a nil one is never written).
 func appendStringMap(b []byte, m map[string]string) []byte {
-	if m == nil {
-		return append(b, "null"...)
-	}
 	var buf [32]entry[string]
 	b = append(b, '{')
 	for i, e := range sortedEntries(m, buf[:]) {
