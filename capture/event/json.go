@@ -140,20 +140,17 @@ func appendUint(b []byte, v uint64) []byte { return strconv.AppendUint(b, v, 10)
 func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }
 
 // appendAddr writes ip as its MarshalText does (the zero Addr as ""). Only a zone can hold
-// characters that need escaping; then the text is escaped in place.
+// characters that need escaping; netip writes it last, after a '%'.
 func appendAddr(b []byte, ip netip.Addr) []byte {
 	b = append(b, '"')
-	if ip.Zone() == "" {
+	zone := ip.Zone()
+	if zone == "" {
 		b = ip.AppendTo(b)
 		return append(b, '"')
 	}
-	start := len(b)
-	b = ip.AppendTo(b)
-	end := len(b)
-	// Escape after the raw text, then move the escaped text over it: no scratch buffer.
-	b = appendString(b, string(b[start:end]))
-	n := copy(b[start-1:], b[end:])
-	return b[:start-1+n]
+	b = ip.WithZone("").AppendTo(b)
+	b = append(b, '%')
+	return appendEscaped(b, zone, 0)
 }
 
 // safe marks the bytes encoding/json copies unchanged with SetEscapeHTML(false): the

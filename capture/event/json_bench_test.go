@@ -83,9 +83,15 @@ func BenchmarkAppendJSON(b *testing.B) {
 	}
 }
 
-// TestAppendJSONAllocs holds AppendJSON to no allocation per event when dst has room.
+// TestAppendJSONAllocs holds AppendJSON to no allocation per event when dst has room: on
+// events of every protocol and flow reports, and on addresses with a zone that needs escaping.
 func TestAppendJSONAllocs(t *testing.T) {
-	evs := append([]*event.Event{mysqlEvent()}, replayPcap(t, "../protocols/http/testdata/curl.pcap", 1)...)
+	zoned := mysqlEvent()
+	zoned.Client.IP = netip.MustParseAddr("fe80::1%a-rather-long-zone-name-with-\"-and-\xff-in-it")
+	evs := []*event.Event{mysqlEvent(), zoned}
+	for _, pcap := range []string{"http/testdata/curl.pcap", "dns/testdata/udp.pcap", "pgsql/testdata/pgx.pcap", "redis/testdata/resp3.pcap", "mysql/testdata/prepared.pcap"} {
+		evs = append(evs, replayPcap(t, "../protocols/"+pcap, 1)...)
+	}
 	buf := make([]byte, 0, 64<<10)
 	for _, ev := range evs {
 		if n := testing.AllocsPerRun(100, func() { buf = event.AppendJSON(buf[:0], ev) }); n != 0 {
