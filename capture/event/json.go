@@ -25,7 +25,9 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	}
 	b := dst
 	b = append(b, `{"@timestamp":`...)
+	at := len(b)
 	b = appendTime(b, ev.Timestamp)
+	ts := b[at:] // event.start is most often the same time
 	b = append(b, `,"type":`...)
 	b = appendString(b, ev.Type)
 	b = optString(b, `,"status":`, ev.Status)
@@ -36,7 +38,7 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	}
 	b = optString(b, `,"query_fingerprint":`, ev.QueryFingerprint)
 	b = append(b, `,"event":`...)
-	b = ev.Event.appendJSON(b)
+	b = ev.Event.appendJSON(b, ev.Timestamp, ts)
 	b = append(b, `,"source":`...)
 	b = ev.Source.appendJSON(b)
 	b = append(b, `,"destination":`...)

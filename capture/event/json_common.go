@@ -1,8 +1,12 @@
 package event
 
+import "time"
+
 // JSON of the sub-structs every event carries; see AppendJSON.
 
-func (m *Meta) appendJSON(b []byte) []byte {
+// appendJSON writes m; ts and tsText are the event's time and its JSON, which the start time
+// reuses when it is the same instant in the same location.
+func (m *Meta) appendJSON(b []byte, ts time.Time, tsText []byte) []byte {
 	b = append(b, `{"kind":`...)
 	b = appendString(b, m.Kind)
 	b = optString(b, `,"category":`, m.Category)
@@ -10,7 +14,11 @@ func (m *Meta) appendJSON(b []byte) []byte {
 	b = append(b, `,"duration":`...)
 	b = appendInt(b, m.Duration)
 	b = append(b, `,"start":`...)
-	b = appendTime(b, m.Start)
+	if m.Start.Equal(ts) && m.Start.Location() == ts.Location() {
+		b = append(b, tsText...)
+	} else {
+		b = appendTime(b, m.Start)
+	}
 	if !m.End.IsZero() {
 		b = append(b, `,"end":`...)
 		b = appendTime(b, m.End)

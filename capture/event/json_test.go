@@ -238,6 +238,13 @@ func TestAppendJSONEveryField(t *testing.T) {
 	empty.Kubernetes = &event.Kubernetes{Labels: map[string]string{}}
 	checkSame(t, "empty maps and slices", &empty)
 
+	// event.start reuses the text of @timestamp only when both read the same.
+	at := time.Date(2026, 11, 28, 6, 13, 38, 5000, time.UTC)
+	for i, start := range []time.Time{at, at.In(time.FixedZone("", 3600)), at.Add(1), at.In(time.Local), at.Round(0), {}} {
+		checkSame(t, fmt.Sprintf("start %d", i), &event.Event{Timestamp: at, Event: event.Meta{Start: start}})
+		checkSame(t, fmt.Sprintf("start %d in a zone", i), &event.Event{Timestamp: at.In(time.FixedZone("", 3600)), Event: event.Meta{Start: start}})
+	}
+
 	f := &filler{t: t}
 	for round := range 12 {
 		var ev event.Event
