@@ -4,7 +4,6 @@ package export
 
 import (
 	"bufio"
-	"encoding/json"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -17,27 +16,31 @@ import (
 type JSONLines struct {
 	mu     sync.Mutex
 	w      *bufio.Writer
-	enc    *json.Encoder
+	buf    []byte // one encoded event
 	err    error
 	events atomic.Uint64
 }
 
 // NewJSONLines writes to w.
 func NewJSONLines(w io.Writer) *JSONLines {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	return &JSONLines{w: bw, enc: enc}
+	return &JSONLines{w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 4096)}
 }
 
-// Emit writes ev. The first write error is kept and returned by Flush; later events are
-// counted but not written.
+// Emit writes ev as event.AppendJSON encodes it (the bytes of encoding/json's Encoder with
+// SetEscapeHTML(false), which this used before) and a newline, as the Kafka exporter's
+// messages are. The first write error is kept and returned by Flush; later events are counted
+// but not written.
 func (j *JSONLines) Emit(ev *event.Event) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.events.Add(1)
-	if j.err == nil {
-		j.err = j.enc.Encode(ev)
+	if j.err != nil {
+		return
+	}
+	b := append(event.AppendJSON(j.buf[:0], ev), '\n')
+	_, j.err = j.w.Write(b)
+	if cap(b) <= 1<<20 { // keep ordinary buffers, let a rare huge one go
+		j.buf = b
 	}
 }
 

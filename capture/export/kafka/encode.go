@@ -4,11 +4,6 @@ import (
 	"bytes"
 	"sync"
 
-	// segmentio's encoder writes the same bytes as encoding/json (TestReplayKafkaEqualsStdout
-	// compares them with --output stdout) at a fraction of the CPU: encoding was half of the
-	// exporter's cost per event.
-	"github.com/segmentio/encoding/json"
-
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/sqlnorm"
 )
@@ -24,25 +19,22 @@ const (
 var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // encode returns ev as one JSON document without the trailing newline, in a new slice the
-// caller owns. The flags are those of a json.Encoder with SetEscapeHTML(false), as
-// --output stdout uses: sorted map keys, no HTML escaping.
-func encode(ev *event.Event) ([]byte, error) {
+// caller owns: the same bytes as --output stdout writes (event.AppendJSON, which writes what
+// encoding/json writes with SetEscapeHTML(false), at a fraction of its CPU).
+func encode(ev *event.Event) []byte {
 	bp := encodeBufs.Get().(*[]byte)
 	defer encodeBufs.Put(bp)
-	b, err := json.Append((*bp)[:0], ev, json.SortMapKeys)
-	if err != nil {
-		return nil, err
-	}
+	b := event.AppendJSON((*bp)[:0], ev)
 	if cap(b) <= 1<<20 { // keep ordinary buffers, let a rare huge one go
 		*bp = b
 	}
-	return bytes.Clone(b), nil
+	return bytes.Clone(b)
 }
 
 // truncate cuts ev down to at most limit bytes of JSON: first the query text, then the bulky
 // optional parts, and at last everything but the identity of the event. The result always
 // carries export_truncated, so a consumer sees that it is not the whole event.
-func truncate(ev *event.Event, original, limit int) ([]byte, error) {
+func truncate(ev *event.Event, original, limit int) []byte {
 	c := *ev
 	c.ExportTruncated = &event.Truncated{OriginalBytes: original}
 	if c.Query != "" {
@@ -52,12 +44,8 @@ func truncate(ev *event.Event, original, limit int) ([]byte, error) {
 		budget := limit - (original - len(ev.Query)) - 256
 		for i := 0; i < 8 && budget > 0; i++ {
 			c.Query = sqlnorm.Truncate(ev.Query, budget)
-			b, err := encode(&c)
-			if err != nil {
-				return nil, err
-			}
-			if len(b) <= limit {
-				return b, nil
+			if b := encode(&c); len(b) <= limit {
+				return b
 			}
 			budget /= 2
 		}
@@ -71,9 +59,8 @@ func truncate(ev *event.Event, original, limit int) ([]byte, error) {
 		c.Kubernetes = &k
 		c.ExportTruncated.Dropped = append(c.ExportTruncated.Dropped, "kubernetes.labels")
 	}
-	b, err := encode(&c)
-	if err != nil || len(b) <= limit {
-		return b, err
+	if b := encode(&c); len(b) <= limit {
+		return b
 	}
 	// Only oversized identity fields are left (labels are gone): keep what names the event.
 	min := event.Event{

@@ -127,18 +127,14 @@ func (e *Exporter) Err() error {
 // when the queue is full the event is dropped and counted (DropNewest) or Emit waits (Block).
 func (e *Exporter) Emit(ev *event.Event) {
 	e.stats.Emitted.Add(1)
-	b, err := encode(ev)
-	if err == nil && len(b) > e.o.MaxMessageBytes {
+	b := encode(ev)
+	if len(b) > e.o.MaxMessageBytes {
 		e.stats.Truncated.Add(1)
-		b, err = truncate(ev, len(b), e.o.MaxMessageBytes)
+		b = truncate(ev, len(b), e.o.MaxMessageBytes)
 	}
 	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err != nil { // an event that cannot be encoded is a bug; it is still counted
-		e.dropLocked(ev.Type, reasonQueueFull, now)
-		return
-	}
 	it := item{value: b, typ: ev.Type, at: now}
 	if ev.Network.CommunityID != "" {
 		it.key = []byte(ev.Network.CommunityID)
@@ -422,11 +418,7 @@ func (e *Exporter) reportLoss(msgs []kafkago.Message) error {
 	l := e.lost
 	e.lost = losses{}
 	e.mu.Unlock()
-	b, err := encode(l.event(e.o.Kubernetes, time.Now()))
-	if err != nil {
-		return err
-	}
-	it := item{value: b, typ: event.TypeLoss, at: time.Now()}
+	it := item{value: encode(l.event(e.o.Kubernetes, time.Now())), typ: event.TypeLoss, at: time.Now()}
 	e.mu.Lock()
 	e.bytes += it.size() // ack subtracts it again
 	e.stats.QueueEvents.Add(1)

@@ -1,0 +1,331 @@
+package event
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// AppendJSON appends ev as one JSON document (no trailing newline) to dst and returns the
+// extended slice. The bytes are exactly those of encoding/json's Encoder with
+// SetEscapeHTML(false), without the newline: fields in struct order, the same omitempty and
+// omitzero rules, sorted map keys, invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped. It
+// uses no reflection and allocates nothing when dst has room (a map of more than 32 keys
+// costs one allocation for sorting). json_test.go compares it with encoding/json on every
+// field, on replayed captures and under fuzzing; a field added to Event must be added here.
+//
+// The one difference: a time whose year is outside [0,9999] or whose zone offset is 24 hours
+// or more, which encoding/json refuses with an error, is written as time.RFC3339Nano formats
+// it. Capture timestamps never are.
+func AppendJSON(dst []byte, ev *Event) []byte {
+	if ev == nil {
+		return append(dst, "null"...)
+	}
+	b := dst
+	b = append(b, `{"@timestamp":`...)
+	at := len(b)
+	b = appendTime(b, ev.Timestamp)
+	ts := b[at:] // event.start is most often the same time
+	b = append(b, `,"type":`...)
+	b = appendString(b, ev.Type)
+	b = optString(b, `,"status":`, ev.Status)
+	b = optString(b, `,"method":`, ev.Method)
+	b = optString(b, `,"query":`, ev.Query)
+	if ev.QueryTruncated {
+		b = append(b, `,"query_truncated":true`...)
+	}
+	b = optString(b, `,"query_fingerprint":`, ev.QueryFingerprint)
+	b = append(b, `,"event":`...)
+	b = ev.Event.appendJSON(b, ev.Timestamp, ts)
+	b = append(b, `,"source":`...)
+	b = ev.Source.appendJSON(b)
+	b = append(b, `,"destination":`...)
+	b = ev.Destination.appendJSON(b)
+	b = append(b, `,"client":`...)
+	b = ev.Client.appendJSON(b)
+	b = append(b, `,"server":`...)
+	b = ev.Server.appendJSON(b)
+	b = append(b, `,"network":`...)
+	b = ev.Network.appendJSON(b)
+	if ev.User != nil {
+		b = append(b, `,"user":{"name":`...)
+		b = appendString(b, ev.User.Name)
+		b = append(b, '}')
+	}
+	if ev.DB != nil {
+		b = append(b, `,"db":{"name":`...)
+		b = appendString(b, ev.DB.Name)
+		b = append(b, '}')
+	}
+	if ev.TLS != nil {
+		b = append(b, `,"tls":`...)
+		b = ev.TLS.appendJSON(b)
+	}
+	if ev.Error != nil {
+		b = append(b, `,"error":{"message":`...)
+		b = appendString(b, ev.Error.Message)
+		b = append(b, '}')
+	}
+	return ev.appendParts(b)
+}
+
+// appendParts appends the protocol and report parts that follow the common fields.
+func (ev *Event) appendParts(b []byte) []byte {
+	if ev.MySQL != nil {
+		b = append(b, `,"mysql":`...)
+		b = ev.MySQL.appendJSON(b)
+	}
+	if ev.PgSQL != nil {
+		b = append(b, `,"pgsql":`...)
+		b = ev.PgSQL.appendJSON(b)
+	}
+	if ev.Redis != nil {
+		b = append(b, `,"redis":`...)
+		b = ev.Redis.appendJSON(b)
+	}
+	if ev.HTTP != nil {
+		b = append(b, `,"http":`...)
+		b = ev.HTTP.appendJSON(b)
+	}
+	if ev.URL != nil {
+		b = append(b, `,"url":`...)
+		b = ev.URL.appendJSON(b)
+	}
+	if ev.UserAgent != nil {
+		b = append(b, `,"user_agent":{"original":`...)
+		b = appendString(b, ev.UserAgent.Original)
+		b = append(b, '}')
+	}
+	if ev.Flow != nil {
+		b = append(b, `,"flow":`...)
+		b = ev.Flow.appendJSON(b)
+	}
+	if ev.DNS != nil {
+		b = append(b, `,"dns":`...)
+		b = ev.DNS.appendJSON(b)
+	}
+	if ev.Loss != nil {
+		b = append(b, `,"loss":`...)
+		b = ev.Loss.appendJSON(b)
+	}
+	if ev.ExportTruncated != nil {
+		b = append(b, `,"export_truncated":`...)
+		b = ev.ExportTruncated.appendJSON(b)
+	}
+	if ev.Kubernetes != nil {
+		b = append(b, `,"kubernetes":`...)
+		b = ev.Kubernetes.appendJSON(b)
+	}
+	return append(b, '}')
+}
+
+// comma appends the separator before a field of an object whose first fields may be omitted:
+// none while the object opened at open is still empty.
+func comma(b []byte, open int) []byte {
+	if len(b) > open {
+		b = append(b, ',')
+	}
+	return b
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, "true"...)
+	}
+	return append(b, "false"...)
+}
+
+func appendUint(b []byte, v uint64) []byte { return strconv.AppendUint(b, v, 10) }
+
+func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }
+
+// appendAddr writes ip as its MarshalText does (the zero Addr as ""). Only a zone can hold
+// characters that need escaping; netip writes it last, after a '%'.
+func appendAddr(b []byte, ip netip.Addr) []byte {
+	b = append(b, '"')
+	zone := ip.Zone()
+	if zone == "" {
+		b = ip.AppendTo(b)
+		return append(b, '"')
+	}
+	b = ip.WithZone("").AppendTo(b)
+	b = append(b, '%')
+	return appendEscaped(b, zone, 0)
+}
+
+// safe marks the bytes encoding/json copies unchanged with SetEscapeHTML(false): the
+// printable ASCII ones but '"' and '\\' (DEL included, as encoding/json's safeSet has it).
+// Bytes from 0x80 up are not safe: they need UTF-8 decoding.
+var safe = func() (t [256]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+const hex = "0123456789abcdef"
+
+// appendString writes s as a JSON string exactly as encoding/json's appendString does with
+// escapeHTML false.
+func appendString(b []byte, s string) []byte {
+	i := 0
+	for i+8 <= len(s) && plain8(load8(s[i:])) {
+		i += 8
+	}
+	for i < len(s) && safe[s[i]] {
+		i++
+	}
+	b = append(b, '"')
+	if i < len(s) {
+		return appendEscaped(b, s, i)
+	}
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendEscaped writes the rest of the JSON string s whose bytes before i need no escaping.
+func appendEscaped(b []byte, s string, i int) []byte {
+	start := 0
+	for i < len(s) {
+		// Skip eight bytes at a time while none needs a look.
+		for i+8 <= len(s) && plain8(load8(s[i:])) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
+		c := s[i]
+		if safe[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// plain8 tells whether none of the eight bytes of w is below 0x20, '"', '\\' or from 0x7f
+// up, so that none needs escaping or UTF-8 decoding (DEL goes to the byte loop, which copies
+// it). Each test is the "has a byte less than n" / "has a zero byte" trick of Bit Twiddling
+// Hacks: a borrow can mark bytes above the first match, never a word without one.
+func plain8(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, bs := w^(ones*'"'), w^(ones*'\\')
+	m := (w - ones*0x20) &^ w // a byte below 0x20
+	m |= (q - ones) &^ q      // a '"'
+	m |= (bs - ones) &^ bs    // a backslash
+	m |= (w + ones) | w       // 0x7f or above
+	return m&highs == 0
+}
+
+// load8 reads the first eight bytes of s as a little-endian word (one load once compiled).
+func load8(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// entry is a key and value of a map, for sorting.
+type entry[V any] struct {
+	k string
+	v V
+}
+
+// sortedEntries returns the entries of m in encoding/json's order (byte-wise by key), in buf
+// when it has room.
+func sortedEntries[V any](m map[string]V, buf []entry[V]) []entry[V] {
+	es := buf[:0]
+	for k, v := range m {
+		es = append(es, entry[V]{k, v})
+	}
+	slices.SortFunc(es, func(a, b entry[V]) int { return strings.Compare(a.k, b.k) })
+	return es
+}
+
+// appendStringMap writes m as an object with sorted keys (every map[string]string of Event is
+// omitempty: a nil one is never written).
+func appendStringMap(b []byte, m map[string]string) []byte {
+	var buf [32]entry[string]
+	b = append(b, '{')
+	for i, e := range sortedEntries(m, buf[:]) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, e.k)
+		b = append(b, ':')
+		b = appendString(b, e.v)
+	}
+	return append(b, '}')
+}
+
+// optString writes key (with its separator and colon) and s, unless s is empty (omitempty).
+func optString(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = append(b, key...)
+	return appendString(b, s)
+}
+
+// optUint writes key and v, unless v is zero (omitempty).
+func optUint(b []byte, key string, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = append(b, key...)
+	return appendUint(b, v)
+}
+
+// optList writes key (ending in '[') and the elements of xs as an array, unless xs is empty
+// (omitempty).
+func optList[T any](b []byte, key string, xs []T, elem func([]byte, *T) []byte) []byte {
+	if len(xs) == 0 {
+		return b
+	}
+	b = append(b, key...)
+	for i := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = elem(b, &xs[i])
+	}
+	return append(b, ']')
+}

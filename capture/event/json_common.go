@@ -1,0 +1,86 @@
+package event
+
+import "time"
+
+// JSON of the sub-structs every event carries; see AppendJSON.
+
+// appendJSON writes m; ts and tsText are the event's time and its JSON, which the start time
+// reuses when it is the same instant in the same location.
+func (m *Meta) appendJSON(b []byte, ts time.Time, tsText []byte) []byte {
+	b = append(b, `{"kind":`...)
+	b = appendString(b, m.Kind)
+	b = optString(b, `,"category":`, m.Category)
+	b = optString(b, `,"dataset":`, m.Dataset)
+	b = append(b, `,"duration":`...)
+	b = appendInt(b, m.Duration)
+	b = append(b, `,"start":`...)
+	if m.Start.Equal(ts) && m.Start.Location() == ts.Location() {
+		b = append(b, tsText...)
+	} else {
+		b = appendTime(b, m.Start)
+	}
+	if !m.End.IsZero() {
+		b = append(b, `,"end":`...)
+		b = appendTime(b, m.End)
+	}
+	return append(b, '}')
+}
+
+func (e *Endpoint) appendJSON(b []byte) []byte {
+	b = append(b, `{"ip":`...)
+	b = appendAddr(b, e.IP)
+	b = append(b, `,"port":`...)
+	b = appendUint(b, uint64(e.Port))
+	b = append(b, `,"bytes":`...)
+	b = appendUint(b, e.Bytes)
+	b = optUint(b, `,"packets":`, e.Packets)
+	return append(b, '}')
+}
+
+func (n *Network) appendJSON(b []byte) []byte {
+	b = append(b, `{"type":`...)
+	b = appendString(b, n.Type)
+	b = append(b, `,"transport":`...)
+	b = appendString(b, n.Transport)
+	b = optString(b, `,"protocol":`, n.Protocol)
+	b = append(b, `,"community_id":`...)
+	b = appendString(b, n.CommunityID)
+	b = optString(b, `,"interface":`, n.Interface)
+	b = optUint(b, `,"bytes":`, n.Bytes)
+	if n.Mesh {
+		b = append(b, `,"mesh":true`...)
+	}
+	return append(b, '}')
+}
+
+func (t *TLS) appendJSON(b []byte) []byte {
+	b = append(b, `{"requested":`...)
+	b = appendBool(b, t.Requested)
+	if t.Encrypted {
+		b = append(b, `,"encrypted":true`...)
+	}
+	return append(b, '}')
+}
+
+func (k *Kubernetes) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	open := len(b)
+	b = optString(b, `"namespace":`, k.Namespace)
+	b = comma(b, open)
+	b = append(b, `"pod":{`...)
+	pod := len(b)
+	b = optString(b, `"name":`, k.Pod.Name)
+	if k.Pod.UID != "" {
+		b = comma(b, pod)
+		b = append(b, `"uid":`...)
+		b = appendString(b, k.Pod.UID)
+	}
+	b = append(b, `},"node":{`...)
+	b = optString(b, `"name":`, k.Node.Name)
+	b = append(b, '}')
+	if len(k.Labels) > 0 {
+		b = append(b, `,"labels":`...)
+		b = appendStringMap(b, k.Labels)
+	}
+	return append(b, '}')
+}
