@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -127,18 +128,16 @@ func (e *Exporter) Err() error {
 // when the queue is full the event is dropped and counted (DropNewest) or Emit waits (Block).
 func (e *Exporter) Emit(ev *event.Event) {
 	e.stats.Emitted.Add(1)
-	b := encode(ev)
+	b, key := encodeMessage(ev)
 	if len(b) > e.o.MaxMessageBytes {
 		e.stats.Truncated.Add(1)
 		b = truncate(ev, len(b), e.o.MaxMessageBytes)
+		key = bytes.Clone(key) // the key must not keep the oversized encoding alive
 	}
 	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	it := item{value: b, typ: ev.Type, at: now}
-	if ev.Network.CommunityID != "" {
-		it.key = []byte(ev.Network.CommunityID)
-	}
+	it := item{value: b, key: key, typ: ev.Type, at: now}
 	for !e.closed && !e.finished && e.bytes > 0 && e.bytes+it.size() > e.o.QueueBytes {
 		if e.o.QueueFull != Block {
 			e.dropLocked(ev.Type, reasonQueueFull, now)
