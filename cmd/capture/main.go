@@ -154,7 +154,8 @@ func heapLimitMiB(o options) int64 {
 }
 
 // newSink opens the output. With kafka, the returned context also ends when the exporter gives
-// up (brokers unusable past --kafka-start-timeout), so capture stops instead of dropping forever.
+// up, which only a replay's does (brokers unusable past --kafka-start-timeout), so the replay
+// stops instead of waiting forever; a live exporter keeps retrying.
 func newSink(ctx context.Context, o options, cfg config.Config, kube *event.Kubernetes, m *metrics.Metrics, stdout io.Writer, log *slog.Logger) (sink, context.Context, error) {
 	switch o.output {
 	case "stdout":
