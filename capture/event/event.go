@@ -44,11 +44,13 @@ type Event struct {
 
 	Event Meta `json:"event"`
 
-	Source      Endpoint `json:"source"`
-	Destination Endpoint `json:"destination"`
-	Client      Endpoint `json:"client"`
-	Server      Endpoint `json:"server"`
-	Network     Network  `json:"network"`
+	// The endpoints and network are left out only when zero: a record that belongs to no
+	// connection (loss), so that no consumer indexes an empty IP address.
+	Source      Endpoint `json:"source,omitzero"`
+	Destination Endpoint `json:"destination,omitzero"`
+	Client      Endpoint `json:"client,omitzero"`
+	Server      Endpoint `json:"server,omitzero"`
+	Network     Network  `json:"network,omitzero"`
 
 	User  *User  `json:"user,omitempty"`
 	DB    *DB    `json:"db,omitempty"`

@@ -26,6 +26,14 @@ func (m *Meta) appendJSON(b []byte, ts time.Time, tsText []byte) []byte {
 	return append(b, '}')
 }
 
+// optJSON appends key and e unless e is zero (omitzero).
+func (e *Endpoint) optJSON(b []byte, key string) []byte {
+	if *e == (Endpoint{}) {
+		return b
+	}
+	return e.appendJSON(append(b, key...))
+}
+
 func (e *Endpoint) appendJSON(b []byte) []byte {
 	b = append(b, `{"ip":`...)
 	b = appendAddr(b, e.IP)

@@ -231,6 +231,7 @@ func (e *Exporter) connect() error {
 	client := &kafkago.Client{Addr: e.w.Addr, Transport: e.w.Transport, Timeout: e.o.WriteTimeout}
 	backoff := e.o.BackoffMin
 	pastDeadline := false
+	var cause error // the last error not caused by the start deadline itself: it says why
 	for {
 		ctx, cancel := e.ctx, context.CancelFunc(func() {})
 		if !pastDeadline {
@@ -240,6 +241,9 @@ func (e *Exporter) connect() error {
 		if err == nil {
 			cancel()
 			return nil
+		}
+		if ctx.Err() == nil || cause == nil {
+			cause = err
 		}
 		e.stats.KafkaErrors.Add(1)
 		if e.o.OnError != nil {
@@ -254,7 +258,7 @@ func (e *Exporter) connect() error {
 		if e.ctx.Err() != nil {
 			return fmt.Errorf("kafka: closed before the brokers %v answered: %w", e.o.Brokers, err)
 		}
-		failure := fmt.Errorf("kafka: brokers %v not usable within %v%s: %w", e.o.Brokers, e.o.StartTimeout, e.authHint(err), err)
+		failure := fmt.Errorf("kafka: brokers %v not usable within %v%s: %w", e.o.Brokers, e.o.StartTimeout, e.authHint(cause), cause)
 		if !e.o.KeepRetrying {
 			return failure
 		}

@@ -131,7 +131,7 @@ func TestSASL(t *testing.T) {
 			}
 			c := start(t)
 			reported := make(chan error, 1)
-			e := newExporter(t, kafka.Options{Brokers: c.ListenAddrs(), SASL: m, StartTimeout: 300 * time.Millisecond,
+			e := newExporter(t, kafka.Options{Brokers: c.ListenAddrs(), SASL: m, StartTimeout: time.Second,
 				BackoffMin: 100 * time.Millisecond, BackoffMax: 400 * time.Millisecond,
 				KeepRetrying: true, OnStartTimeout: func(err error) { reported <- err }})
 			e.Emit(mkEvent(1, 0))
