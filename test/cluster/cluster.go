@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -251,7 +252,10 @@ func (w *Webhook) WaitReady(timeout time.Duration) error {
 		if code, _, _ := Get(w.ReadyzURL); code == http.StatusOK {
 			return nil
 		}
-		if w.exited() || time.Now().After(deadline) {
+		if w.exited() {
+			return fmt.Errorf("webhook exited before it was ready (%v); its log:\n%s", w.cmd.ProcessState, w.Log())
+		}
+		if time.Now().After(deadline) {
 			_, body, _ := Get(w.ReadyzURL + "?verbose=1")
 			return fmt.Errorf("webhook not ready after %s (readyz: %s); its log:\n%s", timeout, body, w.Log())
 		}
@@ -400,13 +404,49 @@ func (w *WarningLog) Len() int {
 	return len(w.msgs)
 }
 
+// freeAddr returns a loopback address that was free a moment ago, for a process to bind. It
+// picks below the kernel's ephemeral range: a port from ":0" comes from that range, where
+// every outgoing connection of every test (API server clients, Kafka clients) also takes its
+// local port, so one of them could take it before the webhook binds it, and the webhook would
+// exit at start.
 func freeAddr() (string, error) {
+	low := ephemeralLow()
+	for range 200 {
+		port := freePortBase + rand.IntN(max(low-freePortBase, 1))
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		_ = l.Close()
+		return addr, nil
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("find a free port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// freePortBase is the lowest port freeAddr picks.
+const freePortBase = 20000
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768 when unknown).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n <= freePortBase {
+		return 32768
+	}
+	return n
 }
 
 // Get fetches a URL with a short timeout.
