@@ -69,9 +69,7 @@ func TestDNS(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond) // past the 1 s timeout, and a Tick
 
 	live := sc.stop(t)
-	if _, err := dump.Stop(); err != nil {
-		t.Fatal(err)
-	}
+	stopOracle(t, dump)
 	evs := transactions(live, event.TypeDNS)
 	if len(evs) != len(cases)+1 {
 		for _, ev := range evs {

@@ -68,9 +68,7 @@ func TestHTTP(t *testing.T) {
 	sendGarbage(t, ctx, srv.Dial)
 
 	live := sc.stop(t)
-	if _, err := dump.Stop(); err != nil {
-		t.Fatal(err)
-	}
+	stopOracle(t, dump)
 	evs := transactions(live, event.TypeHTTP)
 	var got []string
 	for _, ev := range evs {

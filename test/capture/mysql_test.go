@@ -70,9 +70,7 @@ func TestMySQL(t *testing.T) {
 	_ = sqldb.Close()
 
 	live := sc.stop(t)
-	if _, err := dump.Stop(); err != nil {
-		t.Fatal(err)
-	}
+	stopOracle(t, dump)
 	evs := transactions(live, event.TypeMySQL)
 	if len(evs) == 0 {
 		t.Fatalf("no mysql events; sidecar log:\n%s", sc.stderr.String())

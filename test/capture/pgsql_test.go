@@ -63,9 +63,7 @@ func TestPostgres(t *testing.T) {
 	_ = conn.Close(ctx)
 
 	live := sc.stop(t)
-	if _, err := dump.Stop(); err != nil {
-		t.Fatal(err)
-	}
+	stopOracle(t, dump)
 	evs := transactions(live, event.TypePgSQL)
 	if len(evs) == 0 {
 		t.Fatalf("no pgsql events; sidecar log:\n%s", sc.stderr.String())

@@ -69,9 +69,7 @@ func TestRedis(t *testing.T) {
 	sendGarbage(t, ctx, srv.Dial)
 
 	live := sc.stop(t)
-	if _, err := dump.Stop(); err != nil {
-		t.Fatal(err)
-	}
+	stopOracle(t, dump)
 	evs := transactions(live, event.TypeRedis)
 	counts := map[string]int{}
 	for _, ev := range evs {

@@ -134,6 +134,20 @@ func (s *sidecar) stop(t *testing.T) []event.Event {
 	return parseEvents(t, s.stdout.Bytes())
 }
 
+// stopOracle stops tcpdump and fails the test if it did not write every packet it received:
+// the replay and tshark comparisons would then blame the sidecar for the oracle's loss.
+func stopOracle(t *testing.T, dump *realnet.Tcpdump) {
+	t.Helper()
+	st, err := dump.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.KernelDropped != 0 || st.Captured != st.Received {
+		t.Fatalf("tcpdump, the oracle, lost packets (captured %d of %d received, %d dropped by the kernel): the replay and tshark checks would be wrong",
+			st.Captured, st.Received, st.KernelDropped)
+	}
+}
+
 func parseEvents(t *testing.T, out []byte) []event.Event {
 	t.Helper()
 	var evs []event.Event

@@ -25,11 +25,14 @@ type TcpdumpStats struct {
 }
 
 // StartTcpdump captures on iface in namespace ns into file, with an optional BPF filter, and
-// returns once tcpdump is listening. It takes every packet at once (--immediate-mode, -U), whole
-// (-s 0), with a 16 MiB kernel buffer, and keeps root, so file may be anywhere. A Cleanup stops it.
+// returns once tcpdump is listening. It takes packets whole (-s 0) with a 16 MiB kernel buffer,
+// reads the ring a block at a time (not --immediate-mode: on two busy cores the oracle dropped
+// packets per-packet wake-ups could not keep up with, while the sidecar dropped none), writes
+// each block out at once (-U), and keeps root, so file may be anywhere. Stop waits for the last
+// block. A Cleanup stops it.
 func StartTcpdump(t TB, pair *Pair, ns, iface, file, filter string) *Tcpdump {
 	t.Helper()
-	return startTcpdump(t, pair, ns, iface, file, filter, true)
+	return startTcpdump(t, pair, ns, iface, file, filter, false)
 }
 
 // ringTimeout is how long tcpdump lets packets wait in the TPACKET_V3 ring without
