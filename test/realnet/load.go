@@ -120,7 +120,7 @@ func captureRounds(t TB, pair *Pair, proto string, lp loadProtocol, opts LoadOpt
 	if filter == "" {
 		filter = "tcp port " + strconv.Itoa(lp.port)
 	}
-	dump := startTcpdump(t, pair, pair.PodNS, pair.PodIf, tmp, filter, false)
+	dump := StartTcpdump(t, pair, pair.PodNS, pair.PodIf, tmp, filter)
 	n := lp.first
 	for c.Rounds < opts.MaxRounds {
 		if err := t.Context().Err(); err != nil {

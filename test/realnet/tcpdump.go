@@ -24,42 +24,22 @@ type TcpdumpStats struct {
 	Captured, Received, KernelDropped int
 }
 
-// StartTcpdump captures on iface in namespace ns into file, with an optional BPF filter, and
-// returns once tcpdump is listening. It takes packets whole (-s 0) with a 16 MiB kernel buffer,
-// reads the ring a block at a time (not --immediate-mode: on two busy cores the oracle dropped
-// packets per-packet wake-ups could not keep up with, while the sidecar dropped none), writes
-// each block out at once (-U), and keeps root, so file may be anywhere. Stop waits for the last
-// block. A Cleanup stops it.
-func StartTcpdump(t TB, pair *Pair, ns, iface, file, filter string) *Tcpdump {
-	t.Helper()
-	return startTcpdump(t, pair, ns, iface, file, filter, false)
-}
-
 // ringTimeout is how long tcpdump lets packets wait in the TPACKET_V3 ring without
 // --immediate-mode, plus a margin.
 const ringTimeout = 1200 * time.Millisecond
 
-// immediateSettle is how long Stop waits even with --immediate-mode: on two busy cores tcpdump
-// may not have run since the last packet arrived, and packets still in the ring when SIGINT
-// lands are counted as received but never written (seen in CI: a statement missing from the
-// pcap of TestCaptureAndDissect).
-const immediateSettle = 300 * time.Millisecond
-
-// startTcpdump is StartTcpdump, or, when immediate is false, tcpdump reading the ring a block
-// at a time: far fewer wake-ups, hence no kernel drops under load on two cores, but Stop must
-// then wait ringTimeout for the last block, or the packets in it are lost (tcpdump reports them
-// received, not captured).
-func startTcpdump(t TB, pair *Pair, ns, iface, file, filter string, immediate bool) *Tcpdump {
+// StartTcpdump captures on iface in namespace ns into file, with an optional BPF filter, and
+// returns once tcpdump is listening. It takes packets whole (-s 0) with a 16 MiB kernel buffer,
+// writes each block out at once (-U), and keeps root, so file may be anywhere. It reads the
+// ring a block at a time, not with --immediate-mode: under load on two cores the per-packet
+// wake-ups of immediate mode made tcpdump drop 148 of 494 packets while the sidecar dropped
+// none. Stop therefore waits ringTimeout for the last block, or the packets in it would be lost
+// (tcpdump would report them received, not captured). A Cleanup stops it.
+func StartTcpdump(t TB, pair *Pair, ns, iface, file, filter string) *Tcpdump {
 	t.Helper()
 	bin := lookPath(t, "tcpdump")
 	args := []string{"-n", "-i", iface, "-U", "-s", "0", "-B", "16384", "-Z", "root", "-w", file}
-	d := &Tcpdump{File: file}
-	if immediate {
-		args = append(args, "--immediate-mode")
-		d.settle = immediateSettle
-	} else {
-		d.settle = ringTimeout
-	}
+	d := &Tcpdump{File: file, settle: ringTimeout}
 	if filter != "" {
 		args = append(args, filter)
 	}
