@@ -37,8 +37,8 @@ func FuzzParser(f *testing.F) {
 		})
 		p := New(&conn, opts, sink).(*parser)
 		protocoltest.Feed(p, cli, srv, cuts, func() {
-			if len(p.queue) > maxPending || len(p.rd[0].head) > maxHead || len(p.rd[1].head) > maxHead {
-				t.Fatalf("bounds: queue %d heads %d/%d", len(p.queue), len(p.rd[0].head), len(p.rd[1].head))
+			if p.queue.Len() > maxPending || len(p.rd[0].head) > maxHead || len(p.rd[1].head) > maxHead {
+				t.Fatalf("bounds: queue %d heads %d/%d", p.queue.Len(), len(p.rd[0].head), len(p.rd[1].head))
 			}
 		})
 	})

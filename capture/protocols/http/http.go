@@ -76,9 +76,7 @@ type parser struct {
 	keep int
 
 	rd    [2]reader
-	queue []*request
-	// qbuf is the start of the array under queue, which pops move forward.
-	qbuf []*request
+	queue protocols.Queue[*request]
 	// resync looks for a request line in the client direction.
 	resync resyncer
 	// srvWait: the pairing is lost; server bytes are dropped until armed (a request arrived
@@ -168,25 +166,24 @@ func (p *parser) Close(ts time.Time) {
 	if r := &p.rd[toClient]; r.state == stUntilEOF && r.msg != nil {
 		r.finish(toClient, p, ts) // the close ends the body
 	}
-	for _, q := range p.queue {
+	for _, q := range p.queue.Items() {
 		note := noteNoResponse
 		if q.resp != nil || q.interim > 0 {
 			note = notePartial
 		}
 		p.emit(q, ts, note)
 	}
-	p.queue = nil
+	p.queue.Release()
 	p.rd[0].state, p.rd[1].state = stOff, stOff
 }
 
 // lostPairing reports what is queued as unanswered and drops server bytes until the next
 // request finds the queue empty.
 func (p *parser) lostPairing(ts time.Time) {
-	for _, q := range p.queue {
+	for _, q := range p.queue.Items() {
 		p.emit(q, ts, noteNoResponse)
 	}
-	clear(p.queue)
-	p.queue = p.qbuf[:0]
+	p.queue.Reset()
 	p.rd[toClient].reset(stResync)
 	p.srvWait, p.armed = true, false
 	p.drop = 0
@@ -236,20 +233,16 @@ func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
 	q.headers = picked(f.picked)
 	q.noBody = q.method == "HEAD"
 	q.connect = q.method == "CONNECT"
-	if len(p.queue) >= maxPending {
+	if p.queue.Len() >= maxPending {
 		// Reported now; its response, which comes after the last queued one's, is skipped.
 		p.emit(q, q.msg.start, noteTooMany)
-		p.queue[len(p.queue)-1].after++
+		p.queue.Back().after++
 		return p.requestBody()
 	}
-	if p.srvWait && len(p.queue) == 0 {
+	if p.srvWait && p.queue.Len() == 0 {
 		p.armed = true
 	}
-	grows := len(p.queue) == cap(p.queue)
-	p.queue = append(p.queue, q)
-	if grows { // a new array, starting with the queue
-		p.qbuf = p.queue[:0]
-	}
+	p.queue.Push(q)
 	return p.requestBody()
 }
 
@@ -269,14 +262,14 @@ func (p *parser) responseHead(line []byte, m *message, ts time.Time) (uint8, int
 	if !ok {
 		return 0, 0, &errFraming{"malformed status line"}
 	}
-	if p.drop > 0 || len(p.queue) == 0 {
+	if p.drop > 0 || p.queue.Len() == 0 {
 		// A request that was not tracked, or not seen: frame the response to stay in sync.
 		if p.drop > 0 && (code >= 200 || code == 101) {
 			p.drop--
 		}
 		return p.responseBody(code, false, false), p.f.contentLength, nil
 	}
-	q := p.queue[0]
+	q := p.queue.Front()
 	if code < 200 && code != 101 {
 		q.interim += m.wire
 		m.wire = 0
@@ -312,16 +305,11 @@ func (p *parser) done(dir int, m *message, ts time.Time) {
 	if dir == toServer {
 		return
 	}
-	if len(p.queue) == 0 || p.queue[0].resp != m {
+	if p.queue.Len() == 0 || p.queue.Front().resp != m {
 		return
 	}
-	q := p.queue[0]
-	p.queue[0] = nil
-	p.queue = p.queue[1:]
+	q := p.queue.Pop()
 	p.drop += q.after
-	if len(p.queue) == 0 {
-		p.queue = p.qbuf[:0] // back to the start of the array, which is kept
-	}
 	p.emit(q, ts, "")
 }
 

@@ -33,9 +33,9 @@ func FuzzParser(f *testing.F) {
 		})
 		p := New(&conn, &protocols.Options{MaxMessageBytes: 512, MaxQueryLength: 100}, sink).(*parser)
 		protocoltest.Feed(p, cli, srv, cuts, func() {
-			if len(p.queue) > maxPending || len(p.rd[0].line) > maxLine || len(p.rd[1].line) > maxLine ||
+			if p.queue.Len() > maxPending || len(p.rd[0].line) > maxLine || len(p.rd[1].line) > maxLine ||
 				len(p.rd[0].stack) > maxDepth || len(p.rd[1].stack) > maxDepth || len(p.rep.sum) > maxSummary+len("…") {
-				t.Fatalf("bounds: queue %d lines %d/%d", len(p.queue), len(p.rd[0].line), len(p.rd[1].line))
+				t.Fatalf("bounds: queue %d lines %d/%d", p.queue.Len(), len(p.rd[0].line), len(p.rd[1].line))
 			}
 		})
 	})

@@ -85,9 +85,7 @@ type parser struct {
 	cmd cmdBuilder
 	rep replyBuilder
 
-	queue []*command
-	// qbuf is the start of the array under queue, which pops move forward.
-	qbuf []*command
+	queue protocols.Queue[*command]
 	// resync looks for the start of a command array in the client direction.
 	resync resyncer
 	// srvWait: pairing is lost; server bytes are dropped until armed, which is set when the
@@ -148,7 +146,7 @@ func (p *parser) trial(data []byte) bool {
 	r.reset()
 	_, err := r.feed(&cnt, data, time.Time{})
 	r.reset()
-	return err == nil && cnt.n <= len(p.queue)
+	return err == nil && cnt.n <= p.queue.Len()
 }
 
 // counter counts top-level values other than pushes and attributes.
@@ -198,25 +196,24 @@ func (p *parser) Gap(dir protocols.Dir, n int, ts time.Time) {
 }
 
 func (p *parser) Close(ts time.Time) {
-	for _, c := range p.queue {
+	for _, c := range p.queue.Items() {
 		if c.respBytes > 0 {
 			p.emit(c, ts, notePartial)
 		} else {
 			p.emit(c, c.start, noteNoResponse)
 		}
 	}
-	p.queue = nil
+	p.queue.Release()
 }
 
 // lostPairing gives up the pairing after lost or unreadable server bytes: what is queued is
 // reported unanswered and server bytes are dropped until the next command finds the queue
 // empty.
 func (p *parser) lostPairing(ts time.Time) {
-	for _, c := range p.queue {
+	for _, c := range p.queue.Items() {
 		p.emit(c, ts, noteNoResponse)
 	}
-	clear(p.queue)
-	p.queue = p.qbuf[:0]
+	p.queue.Reset()
 	p.rd[toClient].reset()
 	p.srvWait, p.armed = true, false
 	p.subscribed, p.drop = 0, 0
@@ -233,20 +230,16 @@ func (p *parser) lostClient(ts time.Time) {
 
 // push queues a complete command.
 func (p *parser) push(c *command) {
-	if len(p.queue) >= maxPending {
+	if p.queue.Len() >= maxPending {
 		// Reported now; its reply, which comes after the last queued one's, is dropped.
 		p.emit(c, c.start, noteTooMany)
-		p.queue[len(p.queue)-1].after++
+		p.queue.Back().after++
 		return
 	}
-	if p.srvWait && len(p.queue) == 0 {
+	if p.srvWait && p.queue.Len() == 0 {
 		p.armed = true
 	}
-	grows := len(p.queue) == cap(p.queue)
-	p.queue = append(p.queue, c)
-	if grows { // a new array, starting with the queue
-		p.qbuf = p.queue[:0]
-	}
+	p.queue.Push(c)
 }
 
 // reply hands a complete server value to the command it answers.
@@ -267,10 +260,10 @@ func (p *parser) reply(rb *replyBuilder, ts time.Time) {
 		return
 	}
 	for {
-		if len(p.queue) == 0 {
+		if p.queue.Len() == 0 {
 			return // nothing asked for it: a push we do not report, or lost pairing
 		}
-		c := p.queue[0]
+		c := p.queue.Front()
 		if c.sub != "" {
 			if isConfirmation(kind, c.sub) {
 				c.got++
@@ -304,13 +297,8 @@ func (p *parser) reply(rb *replyBuilder, ts time.Time) {
 }
 
 func (p *parser) pop(ts time.Time) {
-	c := p.queue[0]
-	p.queue[0] = nil
-	p.queue = p.queue[1:]
+	c := p.queue.Pop()
 	p.drop += c.after
-	if len(p.queue) == 0 {
-		p.queue = p.qbuf[:0] // back to the start of the array, which is kept
-	}
 	p.emit(c, ts, "")
 }
 
