@@ -2,10 +2,10 @@ package pgsql
 
 import (
 	"testing"
-	"time"
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
 )
 
 // FuzzParser feeds arbitrary bytes to both directions, in chunks whose sizes come from the
@@ -45,29 +45,6 @@ func FuzzParser(f *testing.F) {
 			}
 		})
 		p := New(&conn, &protocols.Options{MaxMessageBytes: 512, MaxQueryLength: 100, MaskLiterals: true}, sink).(*parser)
-		ts := time.Unix(1700000000, 0)
-		dirs := [2][]byte{cli, srv}
-		for i := 0; len(dirs[0])+len(dirs[1]) > 0; i++ {
-			cut := 1
-			if len(cuts) > 0 {
-				cut = int(cuts[i%len(cuts)])
-			}
-			d := i & 1
-			if len(dirs[d]) == 0 {
-				d ^= 1
-			}
-			ts = ts.Add(time.Microsecond)
-			if cut == 0 {
-				// A zero cut is a gap of the next byte.
-				dirs[d] = dirs[d][1:]
-				p.Gap(protocols.Dir(d), 1, ts)
-				continue
-			}
-			k := min(cut, len(dirs[d]))
-			p.Data(protocols.Dir(d), dirs[d][:k], ts)
-			dirs[d] = dirs[d][k:]
-			checkBounds(t, p)
-		}
-		p.Close(ts)
+		protocoltest.Feed(p, cli, srv, cuts, func() { checkBounds(t, p) })
 	})
 }
