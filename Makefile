@@ -107,6 +107,21 @@ CAPTURE_BUILD_FLAGS ?= -tags netgo,osusergo -ldflags '-s -w -linkmode external -
 capture: ## Build the capture sidecar as one static binary into bin/capture.
 	CGO_ENABLED=1 go build $(CAPTURE_BUILD_FLAGS) -o $(LOCALBIN)/capture ./cmd/capture
 
+# Images (no engine here; test/images runs each Dockerfile's build and checks the binary is static).
+CONTAINER_TOOL ?= docker
+WEBHOOK_IMG ?= ghcr.io/audit-io/wire-audit-webhook:v0.1.0
+CAPTURE_IMG ?= ghcr.io/audit-io/wire-audit-capture:v0.1.0
+
+.PHONY: docker-build
+docker-build: ## Build the webhook and sidecar images (WEBHOOK_IMG, CAPTURE_IMG; CONTAINER_TOOL=docker or podman).
+	$(CONTAINER_TOOL) build -f cmd/webhook/Dockerfile -t $(WEBHOOK_IMG) .
+	$(CONTAINER_TOOL) build -f cmd/capture/Dockerfile -t $(CAPTURE_IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push both images.
+	$(CONTAINER_TOOL) push $(WEBHOOK_IMG)
+	$(CONTAINER_TOOL) push $(CAPTURE_IMG)
+
 .PHONY: clean
 clean: ## Remove build outputs and coverage files (keeps tools and the envtest binaries).
 	rm -f $(LOCALBIN)/webhook $(LOCALBIN)/capture cover.out coverage.out *.coverprofile

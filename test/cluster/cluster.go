@@ -128,8 +128,11 @@ func (c *Cluster) startWebhook(opts Options, log io.Writer) error {
 		return err
 	}
 	c.Binary = filepath.Join(c.tmp, "webhook")
+	// Built as cmd/webhook/Dockerfile builds it (no cgo), so the tests run what the image ships
+	// and share its build cache with test/images.
 	build := exec.Command("go", "build", "-o", c.Binary, "./cmd/webhook")
 	build.Dir = opts.RepoRoot
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("build webhook: %w\n%s", err, out)
 	}
