@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/test/kafkatest"
@@ -192,9 +193,18 @@ func TestInjectedSidecarsToKafka(t *testing.T) {
 			t.Errorf("pod %s: transactions in Kafka\n%s\nwant exactly\n%s", name, strings.Join(g, "\n"), strings.Join(w, "\n"))
 		}
 	}
-	if jobPod := stored[podNames(stored, "migrate-")]; jobPod == nil || jobPod.Labels["job-name"] != job.Name ||
-		jobPod.Labels["batch.kubernetes.io/job-name"] != job.Name {
-		t.Errorf("the Job's pod lacks the job-name labels the API server puts on the template: %v", jobPod)
+	// The Job's pod must look like one the Job controller made: a generated name, the labels the
+	// API server adds to a Job's template, and the Job as its controller.
+	jobPod := stored[podNames(stored, job.Name+"-")]
+	if jobPod == nil {
+		t.Fatalf("no stored pod named %s-*", job.Name)
+	}
+	if jobPod.Labels["job-name"] != job.Name || jobPod.Labels["batch.kubernetes.io/job-name"] != job.Name ||
+		jobPod.Labels["batch.kubernetes.io/controller-uid"] != string(job.UID) {
+		t.Errorf("the Job's pod lacks the labels the API server puts on a Job's template: %v", jobPod.Labels)
+	}
+	if ref := metav1.GetControllerOf(jobPod); ref == nil || ref.Kind != "Job" || ref.UID != job.UID {
+		t.Errorf("the Job's pod is not controlled by the Job: %+v", jobPod.OwnerReferences)
 	}
 }
 
@@ -243,6 +253,7 @@ func forPod(name string) func(*kgo.Record) bool {
 	}
 }
 
+// podNames returns the name in m that starts with prefix.
 func podNames(m map[string]*corev1.Pod, prefix string) string {
 	for name := range m {
 		if strings.HasPrefix(name, prefix) {
