@@ -26,8 +26,8 @@ import (
 const helperEnv = "PODRUN_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "1" {
-		os.Exit(helper())
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(helper(mode))
 	}
 	os.Exit(m.Run())
 }
@@ -41,7 +41,12 @@ type report struct {
 	Wd      string
 }
 
-func helper() int {
+// helper plays the sidecar. mode "report" behaves; "exit-early" exits 2 before serving the
+// probe; "ignore-term" ignores SIGTERM; "fail-term" exits 3 on SIGTERM.
+func helper(mode string) int {
+	if mode == "exit-early" {
+		return 2
+	}
 	r := report{Status: map[string]string{}, Env: os.Environ(), Args: os.Args[1:], WriteFS: map[string]string{}}
 	b, _ := os.ReadFile("/proc/self/status")
 	for line := range strings.SplitSeq(string(b), "\n") {
@@ -62,12 +67,18 @@ func helper() int {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
+	if mode == "ignore-term" {
+		signal.Ignore(syscall.SIGTERM)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/readyz", func(http.ResponseWriter, *http.Request) {})
 	srv := &http.Server{Addr: "127.0.0.1:15099", Handler: mux, ReadHeaderTimeout: time.Second}
 	go func() { _ = srv.ListenAndServe() }()
 	<-sig
 	_ = srv.Close()
+	if mode == "fail-term" {
+		return 3
+	}
 	return 0
 }
 
@@ -87,20 +98,7 @@ func tryWrite(dir string) string {
 // no_new_privs, a read-only root and read-only volume mounts, and exactly the container's env.
 func TestStartLive(t *testing.T) {
 	pair := realnet.NewPair(t)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod := golden(t, "plain")
-	c := &pod.Spec.InitContainers[0]
-	c.Env = append(c.Env, corev1.EnvVar{Name: helperEnv, Value: "1"})
-	c.Args = append(c.Args, "--writable=/etc/audit-capture", "--writable=/var/run/secrets/kubernetes.io/serviceaccount")
-	o := opts(t)
-	o.Binaries = map[string]string{image: self}
-	s, err := Resolve(pod, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, o := helperSidecar(t, "report", "--writable=/etc/audit-capture", "--writable=/var/run/secrets/kubernetes.io/serviceaccount")
 	var stdout, stderr bytes.Buffer
 	p, err := s.Start(t.Context(), pair.PodNS, &stdout, &stderr)
 	if err != nil {
@@ -149,5 +147,62 @@ func TestStartLive(t *testing.T) {
 	}
 	if err := p.Stop(time.Second); err == nil || errors.Is(err, ErrNotStopped) {
 		t.Errorf("second Stop: %v, want an error saying it had exited", err)
+	}
+}
+
+// helperSidecar resolves the plain golden pod with this test binary standing in for the image,
+// in helper mode, with extra args.
+func helperSidecar(t *testing.T, mode string, args ...string) (*Sidecar, Options) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := golden(t, "plain")
+	c := &pod.Spec.InitContainers[0]
+	c.Env = append(c.Env, corev1.EnvVar{Name: helperEnv, Value: mode})
+	c.Args = append(c.Args, args...)
+	o := opts(t)
+	o.Binaries = map[string]string{image: self}
+	s, err := Resolve(pod, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, o
+}
+
+// TestProcessFailures: a sidecar that exits before its probe passes, one that ignores SIGTERM
+// and one that exits non-zero on it are each reported, not taken for a clean stop.
+func TestProcessFailures(t *testing.T) {
+	pair := realnet.NewPair(t)
+	for _, tc := range []struct {
+		mode, want string
+		stop       bool
+	}{
+		{"exit-early", "exited before its startup probe passed: exit status 2", false},
+		{"ignore-term", ErrNotStopped.Error(), true},
+		{"fail-term", "exited after SIGTERM: exit status 3", true},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			s, _ := helperSidecar(t, tc.mode)
+			var out bytes.Buffer
+			p, err := s.Start(t.Context(), pair.PodNS, &out, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Kill)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			err = p.WaitReady(ctx)
+			if tc.stop {
+				if err != nil {
+					t.Fatalf("%v\n%s", err, out.String())
+				}
+				err = p.Stop(500 * time.Millisecond)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
