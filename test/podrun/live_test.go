@@ -98,34 +98,15 @@ func tryWrite(dir string) string {
 // no_new_privs, a read-only root and read-only volume mounts, and exactly the container's env.
 func TestStartLive(t *testing.T) {
 	pair := realnet.NewPair(t)
-	s, o := helperSidecar(t, "report", "--writable=/etc/audit-capture", "--writable=/var/run/secrets/kubernetes.io/serviceaccount")
-	var stdout, stderr bytes.Buffer
-	p, err := s.Start(t.Context(), pair.PodNS, &stdout, &stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Kill)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := p.WaitReady(ctx); err != nil {
-		t.Fatalf("%v\n%s", err, stderr.String())
-	}
-	if err := p.Stop(5 * time.Second); err != nil {
-		t.Fatalf("%v\n%s", err, stderr.String())
-	}
-	var r report
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		t.Fatalf("helper report %q: %v\n%s", stdout.String(), err, stderr.String())
-	}
+	s, o := helperSidecar(t, "report", func(c *corev1.Container) {
+		c.Args = append(c.Args, "--writable=/etc/audit-capture", "--writable=/var/run/secrets/kubernetes.io/serviceaccount")
+	})
+	p, r := runReport(t, pair, s)
 	const netAdminRaw = "0000000000003000" // bits 12 and 13
-	for k, want := range map[string]string{
+	checkStatus(t, r, map[string]string{
 		"CapBnd": netAdminRaw, "CapEff": netAdminRaw, "CapPrm": netAdminRaw, "CapInh": "0000000000000000",
 		"CapAmb": "0000000000000000", "NoNewPrivs": "1", "Uid": "0\t0\t0\t0", "Gid": "0\t0\t0\t0", "Groups": "",
-	} {
-		if r.Status[k] != want {
-			t.Errorf("/proc/self/status %s: %q, want %q", k, r.Status[k], want)
-		}
-	}
+	})
 	if !slices.Equal(slices.Sorted(slices.Values(r.Env)), slices.Sorted(slices.Values(s.Env))) {
 		t.Errorf("environment %q, want exactly %q", r.Env, s.Env)
 	}
@@ -150,9 +131,79 @@ func TestStartLive(t *testing.T) {
 	}
 }
 
+// TestStartLiveNonRoot: with a non-root uid the same capabilities stay in the bounding set but
+// the process has none, as in Kubernetes, which has no ambient capabilities; this is why the
+// webhook renders runAsUser 0.
+func TestStartLiveNonRoot(t *testing.T) {
+	pair := realnet.NewPair(t)
+	// The test binary's build directory is private to root; uid 65532 needs a copy it can run.
+	dir, err := os.MkdirTemp("", "podrun-nonroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "helper")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := helperSidecar(t, "report", func(c *corev1.Container) {
+		c.SecurityContext.RunAsUser, c.SecurityContext.RunAsGroup = new(int64(65532)), new(int64(65532))
+	})
+	s.Argv[0] = bin
+	_, r := runReport(t, pair, s)
+	checkStatus(t, r, map[string]string{
+		"CapBnd": "0000000000003000", "CapEff": "0000000000000000", "CapPrm": "0000000000000000",
+		"CapAmb": "0000000000000000", "NoNewPrivs": "1", "Uid": "65532\t65532\t65532\t65532", "Gid": "65532\t65532\t65532\t65532",
+	})
+}
+
+// runReport starts a helper sidecar, waits for its probe, stops it and returns its report.
+func runReport(t *testing.T, pair *realnet.Pair, s *Sidecar) (*Process, report) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	p, err := s.Start(t.Context(), pair.PodNS, &stdout, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitReady(ctx); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if err := p.Stop(5 * time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var r report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("helper report %q: %v\n%s", stdout.String(), err, stderr.String())
+	}
+	return p, r
+}
+
+func checkStatus(t *testing.T, r report, want map[string]string) {
+	t.Helper()
+	for k, w := range want {
+		if r.Status[k] != w {
+			t.Errorf("/proc/self/status %s: %q, want %q", k, r.Status[k], w)
+		}
+	}
+}
+
 // helperSidecar resolves the plain golden pod with this test binary standing in for the image,
-// in helper mode, with extra args.
-func helperSidecar(t *testing.T, mode string, args ...string) (*Sidecar, Options) {
+// in helper mode, after edit changes its container.
+func helperSidecar(t *testing.T, mode string, edit func(*corev1.Container)) (*Sidecar, Options) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -161,7 +212,9 @@ func helperSidecar(t *testing.T, mode string, args ...string) (*Sidecar, Options
 	pod := golden(t, "plain")
 	c := &pod.Spec.InitContainers[0]
 	c.Env = append(c.Env, corev1.EnvVar{Name: helperEnv, Value: mode})
-	c.Args = append(c.Args, args...)
+	if edit != nil {
+		edit(c)
+	}
 	o := opts(t)
 	o.Binaries = map[string]string{image: self}
 	s, err := Resolve(pod, o)
@@ -184,7 +237,7 @@ func TestProcessFailures(t *testing.T) {
 		{"fail-term", "exited after SIGTERM: exit status 3", true},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			s, _ := helperSidecar(t, tc.mode)
+			s, _ := helperSidecar(t, tc.mode, nil)
 			var out bytes.Buffer
 			p, err := s.Start(t.Context(), pair.PodNS, &out, &out)
 			if err != nil {
