@@ -90,14 +90,12 @@ func newStack(tb testing.TB) *stack {
 		testenv.Missing(tb, "e2e: KUBEBUILDER_ASSETS is not set: run `make envtest`, then KUBEBUILDER_ASSETS=$PWD/bin (make test does both)")
 	}
 	root := repoRoot(tb)
-	s := &stack{pair: realnet.NewPair(tb), entrypoint: podrun.DefaultEntrypoint}
-	if df := filepath.Join(root, "cmd", "capture", "Dockerfile"); fileExists(df) {
-		ep, err := podrun.DockerfileEntrypoint(df)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		s.entrypoint = ep
+	// The image's ENTRYPOINT is what the kubelet runs when the container has no command.
+	ep, err := podrun.DockerfileEntrypoint(filepath.Join(root, "cmd", "capture", "Dockerfile"))
+	if err != nil {
+		tb.Fatalf("the capture image's entrypoint: %v", err)
 	}
+	s := &stack{pair: realnet.NewPair(tb), entrypoint: ep}
 	kc := kafkatest.Start(tb, kfake.ListenFn(func(network, _ string) (ln net.Listener, err error) {
 		return s.pair.Listen(s.pair.PeerNS, network, net.JoinHostPort(s.pair.PeerIP.String(), "0"))
 	}))
@@ -134,11 +132,6 @@ func newStack(tb testing.TB) *stack {
 	}
 	s.records = startConsumer(tb, s.pair, s.broker)
 	return s
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // buildCapture builds cmd/capture as `make capture` does, minus the static linking, which
