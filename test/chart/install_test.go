@@ -1,0 +1,331 @@
+package chart
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/audit-io/wire-audit/capture/config"
+	"github.com/audit-io/wire-audit/internal/testenv"
+	"github.com/audit-io/wire-audit/webhook"
+)
+
+// startAPIServer starts kube-apiserver and etcd (envtest) with minimal CRDs for the kinds of
+// cert-manager and the Prometheus Operator that the chart renders (testdata/crds).
+func startAPIServer(t *testing.T) (*envtest.Environment, client.Client, *kubernetes.Clientset) {
+	t.Helper()
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); assets == "" || err != nil {
+		testenv.Missing(t, "no kube-apiserver in KUBEBUILDER_ASSETS=%q (make envtest builds it into bin/)", assets)
+	}
+	env := &envtest.Environment{
+		CRDInstallOptions:       envtest.CRDInstallOptions{Paths: []string{"testdata/crds"}, ErrorIfPathMissing: true},
+		ControlPlaneStopTimeout: 30 * time.Second,
+	}
+	env.ControlPlane.Etcd = &envtest.Etcd{}
+	env.ControlPlane.Etcd.Configure().Set("unsafe-no-fsync", "true")
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start kube-apiserver and etcd: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, c, cs
+}
+
+// install creates the release namespace and every rendered object, as they are, so that the API
+// server validates each one (schema, defaulting, admission).
+func install(ctx context.Context, t *testing.T, c client.Client, ns string, r *rendered) {
+	t.Helper()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	for _, o := range r.objs {
+		u := o.U.DeepCopy()
+		if err := c.Create(ctx, u); err != nil {
+			t.Errorf("the API server refuses %s %s/%s: %v", o.GVK.Kind, o.NS, o.Name, err)
+		}
+	}
+}
+
+// TestInstall applies every certificate mode to a real API server, then runs the webhook binary
+// of this repository as the builtin install would run it: as the chart's ServiceAccount (so
+// only the chart's RBAC applies), with the rendered Deployment's arguments and the rendered
+// ConfigMap as --config, serving at a local URL that replaces the Service in the rendered
+// webhook configuration. An annotated pod must then get the chart's sidecar and Kafka settings.
+func TestInstall(t *testing.T) {
+	helmBin(t)
+	ctx := context.Background()
+	env, c, cs := startAPIServer(t)
+
+	// Built first, in the background: it is the slow part.
+	binary := filepath.Join(t.TempDir(), "webhook")
+	var buildErr error
+	var built sync.WaitGroup
+	built.Go(func() {
+		cmd := exec.Command("go", "build", "-o", binary, "./cmd/webhook")
+		cmd.Dir = "../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build the webhook: %w\n%s", err, out)
+		}
+	})
+
+	const sidecarImage = "registry.example/audit/capture:chart-test"
+	builtin := mustRender(t, "wire-audit", "wire-audit-system",
+		"--set", "sidecar.image="+sidecarImage, "--set", "kafka.brokers={kafka-0.kafka.svc:9093,kafka-1.kafka.svc:9093}",
+		"--set", "kafka.topic=chart-audit", "--set", "kafka.tls.secretName=kafka-ca", "--set", "kafka.sasl.mechanism=SCRAM-SHA-256",
+		"--set", "kafka.sasl.secretName=kafka-user", "--set", "capture.protocols.redis=null")
+	t.Run("apply", func(t *testing.T) {
+		install(ctx, t, c, "wire-audit-system", builtin)
+		install(ctx, t, c, "wa-cm", mustRender(t, "wa-cm", "wa-cm", "--set", "certificates.mode=cert-manager",
+			"--set", "networkPolicy.enabled=true", "--set", "serviceMonitor.enabled=true",
+			"--set", "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring"))
+		install(ctx, t, c, "wa-secret", mustRender(t, "wa-secret", "wa-secret", append(secretMode("own-tls"), "--set", "webhook.failurePolicy=Ignore", "--set", "metrics.secure=false")...))
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("webhook", func(t *testing.T) {
+		n := namesOf("wire-audit", "wire-audit-system")
+		// No pod serves the other two releases here; their configurations would fail every
+		// annotated pod (wa-cm) or call a Service without endpoints on each (wa-secret).
+		for _, other := range []string{"wa-cm-wire-audit", "wa-secret-wire-audit"} {
+			mwc := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: namesOf(other, "").config}}
+			if err := c.Delete(ctx, mwc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		port := freePort(t)
+		// The API server calls the webhook at a local URL instead of the Service, which has no
+		// endpoints here; everything else in the configuration stays as rendered.
+		var mwc admissionregistrationv1.MutatingWebhookConfiguration
+		if err := c.Get(ctx, client.ObjectKey{Name: n.config}, &mwc); err != nil {
+			t.Fatal(err)
+		}
+		url := "https://127.0.0.1:" + strconv.Itoa(port) + webhook.Path
+		mwc.Webhooks[0].ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url}
+		if err := c.Update(ctx, &mwc); err != nil {
+			t.Fatal(err)
+		}
+
+		sa := "system:serviceaccount:" + n.ns + ":" + n.sa
+		user, err := env.AddUser(envtest.User{Name: sa, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + n.ns, "system:authenticated"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kubeconfig, err := user.KubeConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		kubeconfigPath, configPath := filepath.Join(dir, "kubeconfig"), filepath.Join(dir, "config.yaml")
+		if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cm := builtin.get(t, "ConfigMap", "").Typed.(*corev1.ConfigMap)
+		if err := os.WriteFile(configPath, []byte(cm.Data["config.yaml"]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// The control: RBAC is enforced for this user, so passing proves the chart's RBAC.
+		restricted, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saClients, err := kubernetes.NewForConfig(restricted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := saClients.CoreV1().Secrets(n.ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+			t.Fatalf("%s listing every Secret: err = %v, want Forbidden; the test would prove nothing", sa, err)
+		}
+
+		built.Wait()
+		if buildErr != nil {
+			t.Fatal(buildErr)
+		}
+		_, container := builtin.deployment(t)
+		probe, metrics := freePort(t), freePort(t)
+		// The rendered arguments, then the local replacements (the flag package keeps the last).
+		args := append(append([]string{}, container.Args...),
+			"--kubeconfig="+kubeconfigPath, "--config="+configPath, "--webhook-port="+strconv.Itoa(port),
+			"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probe), "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metrics),
+			"--cert-extra-sans=127.0.0.1")
+		log := logFile(filepath.Join(dir, "webhook.log"))
+		out, err := os.Create(string(log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		cmd := exec.Command(binary, args...)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		})
+		waitReady(t, "http://127.0.0.1:"+strconv.Itoa(probe)+"/readyz", done, log)
+
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "audited"}}); err != nil {
+			t.Fatal(err)
+		}
+		pod := annotatedPod("audited")
+		got, err := cs.CoreV1().Pods("audited").Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("create an annotated pod: %v\nwebhook log:\n%s", err, log)
+		}
+		checkInjected(t, got, sidecarImage)
+
+		// The release namespace is excluded by the rendered namespaceSelector.
+		own, err := cs.CoreV1().Pods(n.ns).Create(ctx, annotatedPod(n.ns), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sidecar(own) != nil {
+			t.Errorf("a pod in the release namespace %s was injected", n.ns)
+		}
+		if strings.Contains(strings.ToLower(log.String()), "forbidden") {
+			t.Errorf("the webhook hit a forbidden request with the chart's RBAC:\n%s", log)
+		}
+	})
+}
+
+func annotatedPod(ns string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "app-", Namespace: ns, Annotations: map[string]string{webhook.AnnotationCapture: "true"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
+	}
+}
+
+func sidecar(p *corev1.Pod) *corev1.Container {
+	for _, list := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for i := range list {
+			if list[i].Name == webhook.SidecarName {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+// checkInjected: the sidecar is the chart's image, and the config it is given carries the
+// chart's Kafka values, with the credentials referenced from the named Secrets.
+func checkInjected(t *testing.T, p *corev1.Pod, image string) {
+	t.Helper()
+	s := sidecar(p)
+	if s == nil {
+		t.Fatalf("no %s container in the admitted pod: init %v, containers %v", webhook.SidecarName, p.Spec.InitContainers, p.Spec.Containers)
+	}
+	if s.Image != image {
+		t.Errorf("sidecar image %q, want the chart's %q", s.Image, image)
+	}
+	raw := p.Annotations[webhook.AnnotationRenderedConfig]
+	cfg, err := config.Parse(strings.NewReader(raw))
+	if err != nil {
+		t.Fatalf("the rendered config does not parse: %v\n%s", err, raw)
+	}
+	k := cfg.Kafka
+	if strings.Join(k.Brokers, ",") != "kafka-0.kafka.svc:9093,kafka-1.kafka.svc:9093" || k.Topic != "chart-audit" || k.TLS == nil || k.SASL == nil || k.SASL.Mechanism != "SCRAM-SHA-256" {
+		t.Errorf("rendered kafka config %+v (TLS %+v, SASL %+v) does not carry the chart's values", k, k.TLS, k.SASL)
+	}
+	var protocols []string
+	for _, pr := range cfg.Protocols {
+		protocols = append(protocols, pr.Name)
+	}
+	slices.Sort(protocols)
+	if !slices.Equal(protocols, []string{"dns", "http", "mysql", "pgsql"}) {
+		t.Errorf("protocols %v: the chart removed redis", protocols)
+	}
+	secrets := map[string]bool{}
+	for _, e := range s.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			secrets[e.ValueFrom.SecretKeyRef.Name] = true
+		}
+	}
+	for _, v := range p.Spec.Volumes {
+		if v.Secret != nil {
+			secrets[v.Secret.SecretName] = true
+		}
+	}
+	if !secrets["kafka-user"] || !secrets["kafka-ca"] {
+		t.Errorf("the sidecar does not reference the chart's Kafka Secrets kafka-user and kafka-ca: %v", secrets)
+	}
+}
+
+func waitReady(t *testing.T, url string, exited <-chan struct{}, log fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if resp, err := http.Get(url); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("the webhook exited before it was ready; its log:\n%s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook is not ready after 60s; its log:\n%s", log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// logFile is where the webhook writes; String reads what it wrote so far.
+type logFile string
+
+func (l logFile) String() string {
+	b, err := os.ReadFile(string(l))
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
