@@ -154,12 +154,20 @@ $(KUSTOMIZE): | $(LOCALBIN)
 	$(call go-install-tool,$@,sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
 
 # helm's own module graph stays out of go.mod: `go install pkg@version` ignores the main module.
+# The -X flags are those of helm's release builds: without them helm reports no version and
+# assumes Kubernetes v1.20 for `helm template` and `helm install --dry-run`, below the chart's
+# kubeVersion. 1.37 is the minor of the k8s.io modules helm v3.22.0 builds with.
+HELM_LDFLAGS = -ldflags '-X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37'
+
 .PHONY: helm
 helm: $(HELM) ## Install helm into bin/ if missing.
 $(HELM): | $(LOCALBIN)
-	$(call go-install-tool,$@,helm.sh/helm/v3/cmd/helm,$(HELM_VERSION))
+	$(call go-install-tool,$@,helm.sh/helm/v3/cmd/helm,$(HELM_VERSION),$(HELM_LDFLAGS))
 
-# go-install-tool installs package $(2)@$(3) with GOBIN=bin and renames it to the versioned path $(1).
+# go-install-tool installs package $(2)@$(3) with GOBIN=bin (and go install flags $(4)) and renames it
+# to the versioned path $(1).
 # A plain bin/<tool> symlink points at it for interactive use.
 define go-install-tool
 @set -e; \
@@ -168,7 +176,7 @@ bin_name="$$(basename '$(2)')"; \
 [ "$$bin_name" != "$${bin_name#v[0-9]}" ] && bin_name="$$(basename "$$(dirname '$(2)')")"; \
 echo "installing $$pkg"; \
 rm -f '$(LOCALBIN)'/"$$bin_name"; \
-GOBIN='$(abspath $(LOCALBIN))' go install "$$pkg"; \
+GOBIN='$(abspath $(LOCALBIN))' go install $(4) "$$pkg"; \
 mv -f '$(LOCALBIN)'/"$$bin_name" '$(1)'; \
 ln -sf "$$(basename '$(1)')" '$(LOCALBIN)'/"$$bin_name"
 endef

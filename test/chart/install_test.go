@@ -223,6 +223,83 @@ func TestInstall(t *testing.T) {
 			t.Errorf("the webhook hit a forbidden request with the chart's RBAC:\n%s", log)
 		}
 	})
+
+	// helm itself against the API server: install (the kubeVersion check meets a real server
+	// version), the NOTES with the release's names, and uninstall leaving nothing behind.
+	t.Run("helm install and uninstall", func(t *testing.T) {
+		admin, err := env.AddUser(envtest.User{Name: "helm-admin", Groups: []string{"system:masters"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kubeconfig, err := admin.KubeConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "kubeconfig")
+		if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Ignore, because no replica of this release runs here to serve the pods of others.
+		install := func(chart string) ([]byte, error) {
+			return helm(t, "install", "wa-helm", chart, "--kubeconfig", path, "--namespace", "wa-helm", "--create-namespace",
+				"--set", "webhook.failurePolicy=Ignore", "--set", "kafka.sasl.mechanism=PLAIN", "--set", "kafka.sasl.secretName=kafka-user")
+		}
+		// The kube-apiserver built for envtest carries no version stamp (v0.0.0-master), so
+		// helm refuses the chart's kubeVersion: proof that the check meets the server's
+		// version. The install itself uses a copy of the chart without kubeVersion.
+		if _, err := install(chartDir); err == nil || !strings.Contains(err.Error(), "kubeVersion") {
+			t.Fatalf("helm install against a v0.0.0 server: err = %v, want the chart's kubeVersion refused", err)
+		}
+		out, err := install(withoutKubeVersion(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes := string(out)
+		for _, want := range []string{
+			"rollout status deployment/wa-helm-wire-audit-webhook", "mutatingwebhookconfiguration wa-helm-wire-audit-mutating-webhook-configuration",
+			"audit.io/capture: \"true\"", "pod-security.kubernetes.io/enforce=privileged", "kube-system and wa-helm", "the Secret kafka-user must exist",
+		} {
+			if !strings.Contains(notes, want) {
+				t.Errorf("helm install's NOTES do not say %q:\n%s", want, notes)
+			}
+		}
+		if _, err := helm(t, "uninstall", "wa-helm", "--kubeconfig", path, "--namespace", "wa-helm", "--wait"); err != nil {
+			t.Fatal(err)
+		}
+		n := namesOf("wa-helm-wire-audit", "wa-helm")
+		for _, o := range []client.Object{
+			&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: n.config}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: n.secret, Namespace: n.ns}},
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: n.sa, Namespace: n.ns}},
+		} {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(o), o); !apierrors.IsNotFound(err) {
+				t.Errorf("after helm uninstall, %T %s: err = %v, want NotFound", o, o.GetName(), err)
+			}
+		}
+	})
+}
+
+// withoutKubeVersion copies the chart without its kubeVersion constraint.
+func withoutKubeVersion(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "wire-audit")
+	if err := os.CopyFS(dir, os.DirFS(chartDir)); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := os.ReadFile(filepath.Join(dir, "Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for line := range strings.SplitSeq(string(meta), "\n") {
+		if !strings.HasPrefix(line, "kubeVersion:") {
+			kept = append(kept, line)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Chart.yaml"), []byte(strings.Join(kept, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func annotatedPod(ns string) *corev1.Pod {
