@@ -50,3 +50,14 @@ func TestLintRejectsBadValues(t *testing.T) {
 		t.Fatalf("helm lint's error does not name webhook.failurePolicy: %v\n%s", err, out)
 	}
 }
+
+// TestKubeVersion: the chart installs on 1.28 (matchConditions on by default) and refuses 1.27.
+func TestKubeVersion(t *testing.T) {
+	if _, err := helm(t, "template", "wire-audit", chartDir, "--kube-version", "1.28.0"); err != nil {
+		t.Errorf("Kubernetes 1.28: %v", err)
+	}
+	_, err := helm(t, "template", "wire-audit", chartDir, "--kube-version", "1.27.9")
+	if err == nil || !strings.Contains(err.Error(), "kubeVersion") {
+		t.Errorf("Kubernetes 1.27: err = %v, want the chart's kubeVersion refused", err)
+	}
+}
