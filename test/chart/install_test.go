@@ -2,7 +2,9 @@ package chart
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,7 +18,10 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -219,6 +224,45 @@ func TestInstall(t *testing.T) {
 		if sidecar(own) != nil {
 			t.Errorf("a pod in the release namespace %s was injected", n.ns)
 		}
+		// Secure metrics: the webhook checks a scraper's token with the TokenReviews and
+		// SubjectAccessReviews the chart grants it; the chart's metrics-reader role lets it in.
+		metricsURL := "https://127.0.0.1:" + strconv.Itoa(metrics) + "/metrics"
+		// Two service accounts, because the webhook caches a denial for 30 s.
+		if code, _ := scrape(t, metricsURL, serviceAccountToken(ctx, t, cs, n.ns, "stranger")); code != http.StatusForbidden {
+			t.Errorf("an unbound service account scraped /metrics: status %d, want 403", code)
+		}
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "scraper-metrics"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: n.fullname + "-metrics-reader"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "scraper", Namespace: n.ns}},
+		}
+		if err := c.Create(ctx, binding); err != nil {
+			t.Fatal(err)
+		}
+		scraper := serviceAccountToken(ctx, t, cs, n.ns, "scraper")
+		// Scrape only once the API server's authorizer sees the binding: the webhook would
+		// cache an early denial for 30 s.
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: "system:serviceaccount:" + n.ns + ":scraper", NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/metrics", Verb: "get"},
+		}}
+		for i := 0; ; i++ {
+			res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status.Allowed {
+				break
+			}
+			if i == 50 {
+				t.Fatal("the binding to the metrics-reader role does not authorize the scraper")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		code, body := scrape(t, metricsURL, scraper)
+		if code != http.StatusOK || !strings.Contains(body, "wire_audit_webhook_admissions_total") {
+			t.Errorf("scraping with the metrics-reader role: status %d, body %.300s", code, body)
+		}
+
 		if strings.Contains(strings.ToLower(log.String()), "forbidden") {
 			t.Errorf("the webhook hit a forbidden request with the chart's RBAC:\n%s", log)
 		}
@@ -277,6 +321,38 @@ func TestInstall(t *testing.T) {
 			}
 		}
 	})
+}
+
+// serviceAccountToken creates a ServiceAccount and returns a token for it (TokenRequest).
+func serviceAccountToken(ctx context.Context, t *testing.T, cs *kubernetes.Clientset, ns, name string) string {
+	t.Helper()
+	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr.Status.Token
+}
+
+// scrape GETs the webhook's HTTPS metrics (a certificate the webhook made for itself) with a
+// bearer token.
+func scrape(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the metrics certificate is self-made, as in the ServiceMonitor
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
 
 // withoutKubeVersion copies the chart without its kubeVersion constraint.
