@@ -89,17 +89,9 @@ func TestInstall(t *testing.T) {
 	ctx := context.Background()
 	env, c, cs := startAPIServer(t)
 
-	// Built first, in the background: it is the slow part.
-	binary := filepath.Join(t.TempDir(), "webhook")
-	var buildErr error
+	// Built in the background while the API server starts.
 	var built sync.WaitGroup
-	built.Go(func() {
-		cmd := exec.Command("go", "build", "-o", binary, "./cmd/webhook")
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build the webhook: %w\n%s", err, out)
-		}
-	})
+	built.Go(func() { _ = webhookBinary(t) })
 
 	const sidecarImage = "registry.example/audit/capture:chart-test"
 	builtin := mustRender(t, "wire-audit", "wire-audit-system",
@@ -172,9 +164,7 @@ func TestInstall(t *testing.T) {
 		}
 
 		built.Wait()
-		if buildErr != nil {
-			t.Fatal(buildErr)
-		}
+		binary := webhookBinary(t)
 		_, container := builtin.deployment(t)
 		probe, metrics := freePort(t), freePort(t)
 		// The rendered arguments, then the local replacements (the flag package keeps the last).

@@ -17,19 +17,10 @@ import (
 )
 
 // chartOnlyFlags are the arguments the chart gives and the kustomize manifests leave to the
-// webhook's defaults (cmd/webhook), with those defaults. Durations are compared as durations.
-var chartOnlyFlags = map[string]string{
-	"metrics-secure":       "true",
-	"webhook-port":         "9443",
-	"namespace":            "wire-audit-system", // kustomize: $POD_NAMESPACE
-	"zap-log-level":        "info",
-	"cert-secret-name":     "wire-audit-webhook-server-cert",
-	"webhook-config-name":  "wire-audit-mutating-webhook-configuration",
-	"webhook-service-name": "wire-audit-webhook-service",
-	"ca-validity":          "87600h",
-	"serving-validity":     "24h",
-	"cert-lookahead":       "8h",
-	"ca-overlap":           "1m",
+// webhook's defaults (which webhook -h prints).
+var chartOnlyFlags = []string{
+	"metrics-secure", "webhook-port", "namespace", "cert-secret-name", "webhook-config-name",
+	"webhook-service-name", "ca-validity", "serving-validity", "cert-lookahead", "ca-overlap",
 }
 
 // TestKustomizeMatchesChart: config/ (kustomize) and the chart install the same thing. With the
@@ -125,7 +116,7 @@ func compareKustomize(t *testing.T, k, h *rendered, n names) {
 		!equality.Semantic.DeepEqual(kp.TerminationGracePeriodSeconds, hp.TerminationGracePeriodSeconds) {
 		t.Errorf("pod specs differ: kustomize %+v %s, chart %+v %s", kp.SecurityContext, kp.ServiceAccountName, hp.SecurityContext, hp.ServiceAccountName)
 	}
-	compareArgs(t, kcont.Args, hcont.Args)
+	compareArgs(t, kcont.Args, hcont.Args, kcont.Env)
 	// Fields compared whole; volumes and mounts by what they hold.
 	kk, hh := kcont.DeepCopy(), hcont.DeepCopy()
 	kk.Args, hh.Args = nil, nil
@@ -179,7 +170,7 @@ func mountsOf(pod corev1.PodSpec, c *corev1.Container) string {
 
 // compareArgs: every flag kustomize sets, the chart sets alike; every other flag of the chart
 // holds the webhook's default, which is what kustomize runs with.
-func compareArgs(t *testing.T, kargs, hargs []string) {
+func compareArgs(t *testing.T, kargs, hargs []string, kenv []corev1.EnvVar) {
 	t.Helper()
 	kf, hf := flags(t, kargs), flags(t, hargs)
 	for name, kv := range kf {
@@ -187,22 +178,32 @@ func compareArgs(t *testing.T, kargs, hargs []string) {
 			t.Errorf("--%s: kustomize %q, chart %q (set %v)", name, kv, hv, ok)
 		}
 	}
+	defaults := webhookFlags(t)
 	for name, hv := range hf {
 		if _, ok := kf[name]; ok {
 			continue
 		}
-		def, ok := chartOnlyFlags[name]
-		if !ok {
+		if !slices.Contains(chartOnlyFlags, name) {
 			t.Errorf("the chart sets --%s=%s, which kustomize does not", name, hv)
 			continue
 		}
+		if name == "namespace" {
+			// Its default is $POD_NAMESPACE, which kustomize sets from the pod's namespace.
+			if !slices.ContainsFunc(kenv, func(e corev1.EnvVar) bool {
+				return e.Name == "POD_NAMESPACE" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace"
+			}) || hv != "wire-audit-system" {
+				t.Errorf("--namespace=%s in the chart; kustomize's container env %v", hv, kenv)
+			}
+			continue
+		}
+		def := defaults[name]
 		if hd, err := time.ParseDuration(hv); err == nil {
-			if dd, _ := time.ParseDuration(def); hd == dd {
+			if dd, err := time.ParseDuration(def); err == nil && hd == dd {
 				continue
 			}
 		}
 		if hv != def {
-			t.Errorf("the chart sets --%s=%s, kustomize runs with the default %s", name, hv, def)
+			t.Errorf("the chart sets --%s=%s, kustomize runs with the webhook's default %q", name, hv, def)
 		}
 	}
 }

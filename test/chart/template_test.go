@@ -146,6 +146,12 @@ func TestTemplateModes(t *testing.T) {
 			}
 			d, c := r.deployment(t)
 			args := flags(t, c.Args)
+			known := webhookFlags(t)
+			for name := range args {
+				if _, ok := known[name]; !ok {
+					t.Errorf("the chart passes --%s, which the webhook binary does not have", name)
+				}
+			}
 			mwc, wh := webhookConfig(t, r)
 
 			// The names the webhook is told are the names the chart creates and grants.
