@@ -284,7 +284,8 @@ func TestInstall(t *testing.T) {
 		if _, err := install(chartDir); err == nil || !strings.Contains(err.Error(), "kubeVersion") {
 			t.Fatalf("helm install against a v0.0.0 server: err = %v, want the chart's kubeVersion refused", err)
 		}
-		out, err := install(withoutKubeVersion(t))
+		chart := withoutKubeVersion(t)
+		out, err := install(chart)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,6 +298,7 @@ func TestInstall(t *testing.T) {
 				t.Errorf("helm install's NOTES do not say %q:\n%s", want, notes)
 			}
 		}
+		checkUpgradeKeepsCertificates(ctx, t, c, path, chart)
 		if _, err := helm(t, "uninstall", "wa-helm", "--kubeconfig", path, "--namespace", "wa-helm", "--wait"); err != nil {
 			t.Fatal(err)
 		}
@@ -311,6 +313,50 @@ func TestInstall(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkUpgradeKeepsCertificates writes certificates into the release's Secret and caBundle, as
+// the built-in rotator does, and checks that helm upgrade leaves both alone: the chart renders
+// neither, and helm's three-way merge only changes what the chart renders.
+func checkUpgradeKeepsCertificates(ctx context.Context, t *testing.T, c client.Client, kubeconfig, chart string) {
+	t.Helper()
+	n := namesOf("wa-helm-wire-audit", "wa-helm")
+	ca, err := os.ReadFile(testCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secret corev1.Secret
+	if err := c.Get(ctx, client.ObjectKey{Namespace: n.ns, Name: n.secret}, &secret); err != nil {
+		t.Fatal(err)
+	}
+	secret.Data = map[string][]byte{"ca.crt": ca, "tls.crt": []byte("serving"), "tls.key": []byte("key")}
+	if err := c.Update(ctx, &secret); err != nil {
+		t.Fatal(err)
+	}
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	if err := c.Get(ctx, client.ObjectKey{Name: n.config}, &mwc); err != nil {
+		t.Fatal(err)
+	}
+	mwc.Webhooks[0].ClientConfig.CABundle = ca
+	if err := c.Update(ctx, &mwc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := helm(t, "upgrade", "wa-helm", chart, "--kubeconfig", kubeconfig, "--namespace", "wa-helm", "--reuse-values",
+		"--set", "webhook.timeoutSeconds=7", "--set", "kafka.topic=upgraded"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(&secret), &secret); err != nil {
+		t.Fatal(err)
+	}
+	if len(secret.Data) != 3 || string(secret.Data["ca.crt"]) != string(ca) {
+		t.Errorf("helm upgrade changed the Secret's certificates: keys %d", len(secret.Data))
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(&mwc), &mwc); err != nil {
+		t.Fatal(err)
+	}
+	if wh := mwc.Webhooks[0]; string(wh.ClientConfig.CABundle) != string(ca) || *wh.TimeoutSeconds != 7 {
+		t.Errorf("after helm upgrade: caBundle kept %v, timeoutSeconds %d (want 7: the upgrade must apply)", string(wh.ClientConfig.CABundle) == string(ca), *wh.TimeoutSeconds)
+	}
 }
 
 // serviceAccountToken creates a ServiceAccount and returns a token for it (TokenRequest).
