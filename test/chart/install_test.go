@@ -2,10 +2,6 @@ package chart
 
 import (
 	"context"
-	"crypto/tls"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,7 +14,6 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -30,39 +25,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/audit-io/wire-audit/capture/config"
-	"github.com/audit-io/wire-audit/internal/testenv"
 	"github.com/audit-io/wire-audit/webhook"
 )
 
-// startAPIServer starts kube-apiserver and etcd (envtest) with minimal CRDs for the kinds of
-// cert-manager and the Prometheus Operator that the chart renders (testdata/crds).
-func startAPIServer(t *testing.T) (*envtest.Environment, client.Client, *kubernetes.Clientset) {
-	t.Helper()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); assets == "" || err != nil {
-		testenv.Missing(t, "no kube-apiserver in KUBEBUILDER_ASSETS=%q (make envtest builds it into bin/)", assets)
-	}
-	env := &envtest.Environment{
-		CRDInstallOptions:       envtest.CRDInstallOptions{Paths: []string{"testdata/crds"}, ErrorIfPathMissing: true},
-		ControlPlaneStopTimeout: 30 * time.Second,
-	}
-	env.ControlPlane.Etcd = &envtest.Etcd{}
-	env.ControlPlane.Etcd.Configure().Set("unsafe-no-fsync", "true")
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start kube-apiserver and etcd: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env, c, cs
-}
+// sidecarImage is the chart value TestInstall expects in the injected pod.
+const sidecarImage = "registry.example/audit/capture:chart-test"
 
 // install creates the release namespace and every rendered object, as they are, so that the API
 // server validates each one (schema, defaulting, admission).
@@ -93,7 +60,6 @@ func TestInstall(t *testing.T) {
 	var built sync.WaitGroup
 	built.Go(func() { _ = webhookBinary(t) })
 
-	const sidecarImage = "registry.example/audit/capture:chart-test"
 	builtin := mustRender(t, "wire-audit", "wire-audit-system",
 		"--set", "sidecar.image="+sidecarImage, "--set", "kafka.brokers={kafka-0.kafka.svc:9093,kafka-1.kafka.svc:9093}",
 		"--set", "kafka.topic=chart-audit", "--set", "kafka.tls.secretName=kafka-ca", "--set", "kafka.sasl.mechanism=SCRAM-SHA-256",
@@ -109,309 +75,159 @@ func TestInstall(t *testing.T) {
 		return
 	}
 
-	t.Run("webhook", func(t *testing.T) {
-		n := namesOf("wire-audit", "wire-audit-system")
-		// No pod serves the other two releases here; their configurations would fail every
-		// annotated pod (wa-cm) or call a Service without endpoints on each (wa-secret).
-		for _, other := range []string{"wa-cm-wire-audit", "wa-secret-wire-audit"} {
-			mwc := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: namesOf(other, "").config}}
-			if err := c.Delete(ctx, mwc); err != nil {
-				t.Fatal(err)
-			}
-		}
-		port := freePort(t)
-		// The API server calls the webhook at a local URL instead of the Service, which has no
-		// endpoints here; everything else in the configuration stays as rendered.
-		var mwc admissionregistrationv1.MutatingWebhookConfiguration
-		if err := c.Get(ctx, client.ObjectKey{Name: n.config}, &mwc); err != nil {
-			t.Fatal(err)
-		}
-		url := "https://127.0.0.1:" + strconv.Itoa(port) + webhook.Path
-		mwc.Webhooks[0].ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url}
-		if err := c.Update(ctx, &mwc); err != nil {
-			t.Fatal(err)
-		}
+	t.Run("webhook", func(t *testing.T) { runWebhook(ctx, t, env, c, cs, builtin, &built) })
 
-		sa := "system:serviceaccount:" + n.ns + ":" + n.sa
-		user, err := env.AddUser(envtest.User{Name: sa, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + n.ns, "system:authenticated"}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kubeconfig, err := user.KubeConfig()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := t.TempDir()
-		kubeconfigPath, configPath := filepath.Join(dir, "kubeconfig"), filepath.Join(dir, "config.yaml")
-		if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cm := builtin.get(t, "ConfigMap", "").Typed.(*corev1.ConfigMap)
-		if err := os.WriteFile(configPath, []byte(cm.Data["config.yaml"]), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		// The control: RBAC is enforced for this user, so passing proves the chart's RBAC.
-		restricted, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		saClients, err := kubernetes.NewForConfig(restricted)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := saClients.CoreV1().Secrets(n.ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
-			t.Fatalf("%s listing every Secret: err = %v, want Forbidden; the test would prove nothing", sa, err)
-		}
-
-		built.Wait()
-		binary := webhookBinary(t)
-		_, container := builtin.deployment(t)
-		probe, metrics := freePort(t), freePort(t)
-		// The rendered arguments, then the local replacements (the flag package keeps the last).
-		args := append(append([]string{}, container.Args...),
-			"--kubeconfig="+kubeconfigPath, "--config="+configPath, "--webhook-port="+strconv.Itoa(port),
-			"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probe), "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metrics),
-			"--cert-extra-sans=127.0.0.1")
-		log := logFile(filepath.Join(dir, "webhook.log"))
-		out, err := os.Create(string(log))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer out.Close()
-		cmd := exec.Command(binary, args...)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-		})
-		waitReady(t, "http://127.0.0.1:"+strconv.Itoa(probe)+"/readyz", done, log)
-
-		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "audited"}}); err != nil {
-			t.Fatal(err)
-		}
-		pod := annotatedPod("audited")
-		got, err := cs.CoreV1().Pods("audited").Create(ctx, pod, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatalf("create an annotated pod: %v\nwebhook log:\n%s", err, log)
-		}
-		checkInjected(t, got, sidecarImage)
-
-		// The release namespace is excluded by the rendered namespaceSelector.
-		own, err := cs.CoreV1().Pods(n.ns).Create(ctx, annotatedPod(n.ns), metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sidecar(own) != nil {
-			t.Errorf("a pod in the release namespace %s was injected", n.ns)
-		}
-		// Secure metrics: the webhook checks a scraper's token with the TokenReviews and
-		// SubjectAccessReviews the chart grants it; the chart's metrics-reader role lets it in.
-		metricsURL := "https://127.0.0.1:" + strconv.Itoa(metrics) + "/metrics"
-		// Two service accounts, because the webhook caches a denial for 30 s.
-		if code, _ := scrape(t, metricsURL, serviceAccountToken(ctx, t, cs, n.ns, "stranger")); code != http.StatusForbidden {
-			t.Errorf("an unbound service account scraped /metrics: status %d, want 403", code)
-		}
-		binding := &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "scraper-metrics"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: n.fullname + "-metrics-reader"},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "scraper", Namespace: n.ns}},
-		}
-		if err := c.Create(ctx, binding); err != nil {
-			t.Fatal(err)
-		}
-		scraper := serviceAccountToken(ctx, t, cs, n.ns, "scraper")
-		// Scrape only once the API server's authorizer sees the binding: the webhook would
-		// cache an early denial for 30 s.
-		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User: "system:serviceaccount:" + n.ns + ":scraper", NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/metrics", Verb: "get"},
-		}}
-		for i := 0; ; i++ {
-			res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Status.Allowed {
-				break
-			}
-			if i == 50 {
-				t.Fatal("the binding to the metrics-reader role does not authorize the scraper")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		code, body := scrape(t, metricsURL, scraper)
-		if code != http.StatusOK || !strings.Contains(body, "wire_audit_webhook_admissions_total") {
-			t.Errorf("scraping with the metrics-reader role: status %d, body %.300s", code, body)
-		}
-
-		if strings.Contains(strings.ToLower(log.String()), "forbidden") {
-			t.Errorf("the webhook hit a forbidden request with the chart's RBAC:\n%s", log)
-		}
-	})
-
-	// helm itself against the API server: install (the kubeVersion check meets a real server
-	// version), the NOTES with the release's names, and uninstall leaving nothing behind.
-	t.Run("helm install and uninstall", func(t *testing.T) {
-		admin, err := env.AddUser(envtest.User{Name: "helm-admin", Groups: []string{"system:masters"}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kubeconfig, err := admin.KubeConfig()
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(t.TempDir(), "kubeconfig")
-		if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		// Ignore, because no replica of this release runs here to serve the pods of others.
-		install := func(chart string) ([]byte, error) {
-			return helm(t, "install", "wa-helm", chart, "--kubeconfig", path, "--namespace", "wa-helm", "--create-namespace",
-				"--set", "webhook.failurePolicy=Ignore", "--set", "kafka.sasl.mechanism=PLAIN", "--set", "kafka.sasl.secretName=kafka-user")
-		}
-		// The kube-apiserver built for envtest carries no version stamp (v0.0.0-master), so
-		// helm refuses the chart's kubeVersion: proof that the check meets the server's
-		// version. The install itself uses a copy of the chart without kubeVersion.
-		if _, err := install(chartDir); err == nil || !strings.Contains(err.Error(), "kubeVersion") {
-			t.Fatalf("helm install against a v0.0.0 server: err = %v, want the chart's kubeVersion refused", err)
-		}
-		chart := withoutKubeVersion(t)
-		out, err := install(chart)
-		if err != nil {
-			t.Fatal(err)
-		}
-		notes := string(out)
-		for _, want := range []string{
-			"rollout status deployment/wa-helm-wire-audit-webhook", "mutatingwebhookconfiguration wa-helm-wire-audit-mutating-webhook-configuration",
-			"audit.io/capture: \"true\"", "pod-security.kubernetes.io/enforce=privileged", "kube-system and wa-helm", "the Secret kafka-user must exist",
-		} {
-			if !strings.Contains(notes, want) {
-				t.Errorf("helm install's NOTES do not say %q:\n%s", want, notes)
-			}
-		}
-		checkUpgradeKeepsCertificates(ctx, t, c, path, chart)
-		if _, err := helm(t, "uninstall", "wa-helm", "--kubeconfig", path, "--namespace", "wa-helm", "--wait"); err != nil {
-			t.Fatal(err)
-		}
-		n := namesOf("wa-helm-wire-audit", "wa-helm")
-		for _, o := range []client.Object{
-			&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: n.config}},
-			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: n.secret, Namespace: n.ns}},
-			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: n.sa, Namespace: n.ns}},
-		} {
-			if err := c.Get(ctx, client.ObjectKeyFromObject(o), o); !apierrors.IsNotFound(err) {
-				t.Errorf("after helm uninstall, %T %s: err = %v, want NotFound", o, o.GetName(), err)
-			}
-		}
-	})
+	t.Run("helm install and uninstall", func(t *testing.T) { helmInstallUninstall(ctx, t, env, c) })
 }
 
-// checkUpgradeKeepsCertificates writes certificates into the release's Secret and caBundle, as
-// the built-in rotator does, and checks that helm upgrade leaves both alone: the chart renders
-// neither, and helm's three-way merge only changes what the chart renders.
-func checkUpgradeKeepsCertificates(ctx context.Context, t *testing.T, c client.Client, kubeconfig, chart string) {
-	t.Helper()
-	n := namesOf("wa-helm-wire-audit", "wa-helm")
-	ca, err := os.ReadFile(testCA)
-	if err != nil {
-		t.Fatal(err)
+// runWebhook runs the webhook binary as the builtin install would run it, and admits pods.
+func runWebhook(ctx context.Context, t *testing.T, env *envtest.Environment, c client.Client, cs *kubernetes.Clientset, builtin *rendered, built *sync.WaitGroup) {
+	n := namesOf("wire-audit", "wire-audit-system")
+	// No pod serves the other two releases here; their configurations would fail every
+	// annotated pod (wa-cm) or call a Service without endpoints on each (wa-secret).
+	for _, other := range []string{"wa-cm-wire-audit", "wa-secret-wire-audit"} {
+		mwc := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: namesOf(other, "").config}}
+		if err := c.Delete(ctx, mwc); err != nil {
+			t.Fatal(err)
+		}
 	}
-	var secret corev1.Secret
-	if err := c.Get(ctx, client.ObjectKey{Namespace: n.ns, Name: n.secret}, &secret); err != nil {
-		t.Fatal(err)
-	}
-	secret.Data = map[string][]byte{"ca.crt": ca, "tls.crt": []byte("serving"), "tls.key": []byte("key")}
-	if err := c.Update(ctx, &secret); err != nil {
-		t.Fatal(err)
-	}
+	port := freePort(t)
+	// The API server calls the webhook at a local URL instead of the Service, which has no
+	// endpoints here; everything else in the configuration stays as rendered.
 	var mwc admissionregistrationv1.MutatingWebhookConfiguration
 	if err := c.Get(ctx, client.ObjectKey{Name: n.config}, &mwc); err != nil {
 		t.Fatal(err)
 	}
-	mwc.Webhooks[0].ClientConfig.CABundle = ca
+	url := "https://127.0.0.1:" + strconv.Itoa(port) + webhook.Path
+	mwc.Webhooks[0].ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url}
 	if err := c.Update(ctx, &mwc); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := helm(t, "upgrade", "wa-helm", chart, "--kubeconfig", kubeconfig, "--namespace", "wa-helm", "--reuse-values",
-		"--set", "webhook.timeoutSeconds=7", "--set", "kafka.topic=upgraded"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Get(ctx, client.ObjectKeyFromObject(&secret), &secret); err != nil {
-		t.Fatal(err)
-	}
-	if len(secret.Data) != 3 || string(secret.Data["ca.crt"]) != string(ca) {
-		t.Errorf("helm upgrade changed the Secret's certificates: keys %d", len(secret.Data))
-	}
-	if err := c.Get(ctx, client.ObjectKeyFromObject(&mwc), &mwc); err != nil {
-		t.Fatal(err)
-	}
-	if wh := mwc.Webhooks[0]; string(wh.ClientConfig.CABundle) != string(ca) || *wh.TimeoutSeconds != 7 {
-		t.Errorf("after helm upgrade: caBundle kept %v, timeoutSeconds %d (want 7: the upgrade must apply)", string(wh.ClientConfig.CABundle) == string(ca), *wh.TimeoutSeconds)
-	}
-}
 
-// serviceAccountToken creates a ServiceAccount and returns a token for it (TokenRequest).
-func serviceAccountToken(ctx context.Context, t *testing.T, cs *kubernetes.Clientset, ns, name string) string {
-	t.Helper()
-	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	sa := "system:serviceaccount:" + n.ns + ":" + n.sa
+	user, err := env.AddUser(envtest.User{Name: sa, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + n.ns, "system:authenticated"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tr.Status.Token
-}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	kubeconfigPath, configPath := filepath.Join(dir, "kubeconfig"), filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cm := builtin.get(t, "ConfigMap", "").Typed.(*corev1.ConfigMap)
+	if err := os.WriteFile(configPath, []byte(cm.Data["config.yaml"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The control: RBAC is enforced for this user, so passing proves the chart's RBAC.
+	restricted, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saClients, err := kubernetes.NewForConfig(restricted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := saClients.CoreV1().Secrets(n.ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("%s listing every Secret: err = %v, want Forbidden; the test would prove nothing", sa, err)
+	}
 
-// scrape GETs the webhook's HTTPS metrics (a certificate the webhook made for itself) with a
-// bearer token.
-func scrape(t *testing.T, url, token string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	built.Wait()
+	binary := webhookBinary(t)
+	_, container := builtin.deployment(t)
+	probe, metrics := freePort(t), freePort(t)
+	// The rendered arguments, then the local replacements (the flag package keeps the last).
+	args := append(append([]string{}, container.Args...),
+		"--kubeconfig="+kubeconfigPath, "--config="+configPath, "--webhook-port="+strconv.Itoa(port),
+		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probe), "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metrics),
+		"--cert-extra-sans=127.0.0.1")
+	log := logFile(filepath.Join(dir, "webhook.log"))
+	out, err := os.Create(string(log))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the metrics certificate is self-made, as in the ServiceMonitor
-	resp, err := hc.Do(req)
-	if err != nil {
+	defer out.Close()
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
-// withoutKubeVersion copies the chart without its kubeVersion constraint.
-func withoutKubeVersion(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "wire-audit")
-	if err := os.CopyFS(dir, os.DirFS(chartDir)); err != nil {
-		t.Fatal(err)
-	}
-	meta, err := os.ReadFile(filepath.Join(dir, "Chart.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kept []string
-	for line := range strings.SplitSeq(string(meta), "\n") {
-		if !strings.HasPrefix(line, "kubeVersion:") {
-			kept = append(kept, line)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
 		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Chart.yaml"), []byte(strings.Join(kept, "\n")), 0o600); err != nil {
+	})
+	waitReady(t, "http://127.0.0.1:"+strconv.Itoa(probe)+"/readyz", done, log)
+
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "audited"}}); err != nil {
 		t.Fatal(err)
 	}
-	return dir
+	pod := annotatedPod("audited")
+	got, err := cs.CoreV1().Pods("audited").Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create an annotated pod: %v\nwebhook log:\n%s", err, log)
+	}
+	checkInjected(t, got, sidecarImage)
+
+	// The release namespace is excluded by the rendered namespaceSelector.
+	own, err := cs.CoreV1().Pods(n.ns).Create(ctx, annotatedPod(n.ns), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sidecar(own) != nil {
+		t.Errorf("a pod in the release namespace %s was injected", n.ns)
+	}
+	// Secure metrics: the webhook checks a scraper's token with the TokenReviews and
+	// SubjectAccessReviews the chart grants it; the chart's metrics-reader role lets it in.
+	metricsURL := "https://127.0.0.1:" + strconv.Itoa(metrics) + "/metrics"
+	// Two service accounts, because the webhook caches a denial for 30 s.
+	if code, _ := scrape(t, metricsURL, serviceAccountToken(ctx, t, cs, n.ns, "stranger")); code != http.StatusForbidden {
+		t.Errorf("an unbound service account scraped /metrics: status %d, want 403", code)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "scraper-metrics"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: n.fullname + "-metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "scraper", Namespace: n.ns}},
+	}
+	if err := c.Create(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	scraper := serviceAccountToken(ctx, t, cs, n.ns, "scraper")
+	// Scrape only once the API server's authorizer sees the binding: the webhook would
+	// cache an early denial for 30 s.
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: "system:serviceaccount:" + n.ns + ":scraper", NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/metrics", Verb: "get"},
+	}}
+	for i := 0; ; i++ {
+		res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status.Allowed {
+			break
+		}
+		if i == 50 {
+			t.Fatal("the binding to the metrics-reader role does not authorize the scraper")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, body := scrape(t, metricsURL, scraper)
+	if code != http.StatusOK || !strings.Contains(body, "wire_audit_webhook_admissions_total") {
+		t.Errorf("scraping with the metrics-reader role: status %d, body %.300s", code, body)
+	}
+
+	if strings.Contains(strings.ToLower(log.String()), "forbidden") {
+		t.Errorf("the webhook hit a forbidden request with the chart's RBAC:\n%s", log)
+	}
 }
 
 func annotatedPod(ns string) *corev1.Pod {
@@ -474,47 +290,4 @@ func checkInjected(t *testing.T, p *corev1.Pod, image string) {
 	if !secrets["kafka-user"] || !secrets["kafka-ca"] {
 		t.Errorf("the sidecar does not reference the chart's Kafka Secrets kafka-user and kafka-ca: %v", secrets)
 	}
-}
-
-func waitReady(t *testing.T, url string, exited <-chan struct{}, log fmt.Stringer) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := http.Get(url); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("the webhook exited before it was ready; its log:\n%s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the webhook is not ready after 60s; its log:\n%s", log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// logFile is where the webhook writes; String reads what it wrote so far.
-type logFile string
-
-func (l logFile) String() string {
-	b, err := os.ReadFile(string(l))
-	if err != nil {
-		return err.Error()
-	}
-	return string(b)
 }
