@@ -8,10 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/audit-io/wire-audit/internal/testenv"
+	"github.com/audit-io/wire-audit/webhook"
 )
 
 // startAPIServer starts kube-apiserver and etcd (envtest) with minimal CRDs for the kinds of
@@ -125,4 +129,94 @@ func (l logFile) String() string {
 		return err.Error()
 	}
 	return string(b)
+}
+
+// pointAt makes the API server call a webhook configuration's webhook at 127.0.0.1:port.
+func pointAt(ctx context.Context, t *testing.T, c client.Client, name string, port int) {
+	t.Helper()
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	if err := c.Get(ctx, client.ObjectKey{Name: name}, &mwc); err != nil {
+		t.Fatal(err)
+	}
+	url := "https://127.0.0.1:" + strconv.Itoa(port) + webhook.Path
+	mwc.Webhooks[0].ClientConfig.Service, mwc.Webhooks[0].ClientConfig.URL = nil, &url
+	if err := c.Update(ctx, &mwc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serviceAccountKubeconfig writes a kubeconfig that authenticates as the release's
+// ServiceAccount, so that only the RBAC bound to it applies.
+func serviceAccountKubeconfig(t *testing.T, env *envtest.Environment, n names) (string, []byte) {
+	t.Helper()
+	return userKubeconfig(t, env, envtest.User{
+		Name:   "system:serviceaccount:" + n.ns + ":" + n.sa,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + n.ns, "system:authenticated"},
+	})
+}
+
+// userKubeconfig adds a user (a client certificate) to the API server and writes its kubeconfig.
+func userKubeconfig(t *testing.T, env *envtest.Environment, u envtest.User) (string, []byte) {
+	t.Helper()
+	user, err := env.AddUser(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, raw
+}
+
+// runningWebhook is a webhook process started by startWebhook.
+type runningWebhook struct {
+	metrics int
+	log     logFile
+}
+
+// startWebhook runs the webhook binary with the rendered Deployment's arguments, the rendered
+// ConfigMap as --config, then local replacements (the flag package keeps the last): kubeconfig,
+// ports, and extra. It returns once /readyz answers 200 and stops the process at cleanup.
+func startWebhook(t *testing.T, r *rendered, kubeconfig string, port int, extra ...string) *runningWebhook {
+	t.Helper()
+	dir := t.TempDir()
+	configPath := filepath.Join(dir, "config.yaml")
+	cm := r.get(t, "ConfigMap", "").Typed.(*corev1.ConfigMap)
+	if err := os.WriteFile(configPath, []byte(cm.Data["config.yaml"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, container := r.deployment(t)
+	w := &runningWebhook{metrics: freePort(t), log: logFile(filepath.Join(dir, "webhook.log"))}
+	probe := freePort(t)
+	args := append(append([]string{}, container.Args...),
+		"--kubeconfig="+kubeconfig, "--config="+configPath, "--webhook-port="+strconv.Itoa(port),
+		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probe), "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(w.metrics))
+	out, err := os.Create(string(w.log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = out.Close() })
+	cmd := exec.Command(webhookBinary(t), append(args, extra...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	waitReady(t, "http://127.0.0.1:"+strconv.Itoa(probe)+"/readyz", done, w.log)
+	return w
 }

@@ -19,18 +19,7 @@ import (
 // meets a real server version), the NOTES with the release's names, an upgrade, and an
 // uninstall that leaves nothing behind.
 func helmInstallUninstall(ctx context.Context, t *testing.T, env *envtest.Environment, c client.Client) {
-	admin, err := env.AddUser(envtest.User{Name: "helm-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := admin.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, _ := userKubeconfig(t, env, envtest.User{Name: "helm-admin", Groups: []string{"system:masters"}})
 	// Ignore, because no replica of this release runs here to serve the pods of others.
 	install := func(chart string) ([]byte, error) {
 		return helm(t, "install", "wa-helm", chart, "--kubeconfig", path, "--namespace", "wa-helm", "--create-namespace",

@@ -3,9 +3,6 @@ package chart
 import (
 	"context"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,66 +61,42 @@ func TestInstall(t *testing.T) {
 		"--set", "sidecar.image="+sidecarImage, "--set", "kafka.brokers={kafka-0.kafka.svc:9093,kafka-1.kafka.svc:9093}",
 		"--set", "kafka.topic=chart-audit", "--set", "kafka.tls.secretName=kafka-ca", "--set", "kafka.sasl.mechanism=SCRAM-SHA-256",
 		"--set", "kafka.sasl.secretName=kafka-user", "--set", "capture.protocols.redis=null")
+	// certificates.mode=secret with a CA and serving certificate made here, as a user would.
+	own := issueOwnCertificate(t, "wa-secret", "own-tls")
 	t.Run("apply", func(t *testing.T) {
 		install(ctx, t, c, "wire-audit-system", builtin)
 		install(ctx, t, c, "wa-cm", mustRender(t, "wa-cm", "wa-cm", "--set", "certificates.mode=cert-manager",
 			"--set", "networkPolicy.enabled=true", "--set", "serviceMonitor.enabled=true",
 			"--set", "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring"))
-		install(ctx, t, c, "wa-secret", mustRender(t, "wa-secret", "wa-secret", append(secretMode("own-tls"), "--set", "webhook.failurePolicy=Ignore", "--set", "metrics.secure=false")...))
+		install(ctx, t, c, "wa-secret", own.rendered)
+		own.createSecret(ctx, t, c)
 	})
 	if t.Failed() {
 		return
 	}
 
-	t.Run("webhook", func(t *testing.T) { runWebhook(ctx, t, env, c, cs, builtin, &built) })
+	// The API server calls the webhooks at local URLs instead of their Services, which have no
+	// endpoints here; everything else in the configurations stays as rendered. No process
+	// serves the cert-manager release.
+	builtinPort, secretPort := freePort(t), freePort(t)
+	pointAt(ctx, t, c, namesOf("wire-audit", "").config, builtinPort)
+	pointAt(ctx, t, c, namesOf("wa-secret-wire-audit", "").config, secretPort)
+	if err := c.Delete(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: namesOf("wa-cm-wire-audit", "").config}}); err != nil {
+		t.Fatal(err)
+	}
+	built.Wait()
+	t.Run("webhook", func(t *testing.T) { runWebhook(ctx, t, env, c, cs, builtin, builtinPort) })
+	t.Run("webhook secret mode", func(t *testing.T) { runFilesMode(ctx, t, env, c, cs, own, secretPort) })
 
 	t.Run("helm install and uninstall", func(t *testing.T) { helmInstallUninstall(ctx, t, env, c) })
 }
 
 // runWebhook runs the webhook binary as the builtin install would run it, and admits pods.
-func runWebhook(ctx context.Context, t *testing.T, env *envtest.Environment, c client.Client, cs *kubernetes.Clientset, builtin *rendered, built *sync.WaitGroup) {
+func runWebhook(ctx context.Context, t *testing.T, env *envtest.Environment, c client.Client, cs *kubernetes.Clientset, builtin *rendered, port int) {
 	n := namesOf("wire-audit", "wire-audit-system")
-	// No pod serves the other two releases here; their configurations would fail every
-	// annotated pod (wa-cm) or call a Service without endpoints on each (wa-secret).
-	for _, other := range []string{"wa-cm-wire-audit", "wa-secret-wire-audit"} {
-		mwc := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: namesOf(other, "").config}}
-		if err := c.Delete(ctx, mwc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	port := freePort(t)
-	// The API server calls the webhook at a local URL instead of the Service, which has no
-	// endpoints here; everything else in the configuration stays as rendered.
-	var mwc admissionregistrationv1.MutatingWebhookConfiguration
-	if err := c.Get(ctx, client.ObjectKey{Name: n.config}, &mwc); err != nil {
-		t.Fatal(err)
-	}
-	url := "https://127.0.0.1:" + strconv.Itoa(port) + webhook.Path
-	mwc.Webhooks[0].ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url}
-	if err := c.Update(ctx, &mwc); err != nil {
-		t.Fatal(err)
-	}
-
-	sa := "system:serviceaccount:" + n.ns + ":" + n.sa
-	user, err := env.AddUser(envtest.User{Name: sa, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + n.ns, "system:authenticated"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	kubeconfigPath, configPath := filepath.Join(dir, "kubeconfig"), filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cm := builtin.get(t, "ConfigMap", "").Typed.(*corev1.ConfigMap)
-	if err := os.WriteFile(configPath, []byte(cm.Data["config.yaml"]), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig, raw := serviceAccountKubeconfig(t, env, n)
 	// The control: RBAC is enforced for this user, so passing proves the chart's RBAC.
-	restricted, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	restricted, err := clientcmd.RESTConfigFromKubeConfig(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,41 +105,10 @@ func runWebhook(ctx context.Context, t *testing.T, env *envtest.Environment, c c
 		t.Fatal(err)
 	}
 	if _, err := saClients.CoreV1().Secrets(n.ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
-		t.Fatalf("%s listing every Secret: err = %v, want Forbidden; the test would prove nothing", sa, err)
+		t.Fatalf("%s listing every Secret: err = %v, want Forbidden; the test would prove nothing", n.sa, err)
 	}
-
-	built.Wait()
-	binary := webhookBinary(t)
-	_, container := builtin.deployment(t)
-	probe, metrics := freePort(t), freePort(t)
-	// The rendered arguments, then the local replacements (the flag package keeps the last).
-	args := append(append([]string{}, container.Args...),
-		"--kubeconfig="+kubeconfigPath, "--config="+configPath, "--webhook-port="+strconv.Itoa(port),
-		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probe), "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metrics),
-		"--cert-extra-sans=127.0.0.1")
-	log := logFile(filepath.Join(dir, "webhook.log"))
-	out, err := os.Create(string(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	waitReady(t, "http://127.0.0.1:"+strconv.Itoa(probe)+"/readyz", done, log)
+	w := startWebhook(t, builtin, kubeconfig, port, "--cert-extra-sans=127.0.0.1")
+	log, metrics := w.log, w.metrics
 
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "audited"}}); err != nil {
 		t.Fatal(err)
