@@ -70,8 +70,12 @@ func runFilesMode(ctx context.Context, t *testing.T, env *envtest.Environment, c
 	if err := c.Get(ctx, client.ObjectKey{Namespace: own.n.ns, Name: own.n.secret}, &secret); err != nil {
 		t.Fatal(err)
 	}
+	// The Deployment mounts the Secret at --webhook-cert-path; here a directory stands in for
+	// the mount, and the same flag, given last, points at it.
 	_, container := own.rendered.deployment(t)
-	certDir := flags(t, container.Args)["webhook-cert-path"]
+	if flags(t, container.Args)["webhook-cert-path"] == "" {
+		t.Fatal("the secret-mode Deployment passes no --webhook-cert-path")
+	}
 	local := t.TempDir()
 	for key, value := range secret.Data {
 		if err := os.WriteFile(filepath.Join(local, key), value, 0o600); err != nil {
@@ -79,9 +83,6 @@ func runFilesMode(ctx context.Context, t *testing.T, env *envtest.Environment, c
 		}
 	}
 	kubeconfig, _ := serviceAccountKubeconfig(t, env, own.n)
-	if certDir == "" {
-		t.Fatal("the secret-mode Deployment passes no --webhook-cert-path")
-	}
 	w := startWebhook(t, own.rendered, kubeconfig, port, "--webhook-cert-path="+local)
 
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "audited-own-cert"}}); err != nil {
