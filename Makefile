@@ -95,12 +95,10 @@ manifests-check: kustomize ## Check that the kustomize manifests build (default 
 	@echo "manifests OK"
 
 .PHONY: helm-lint
-# A go-installed helm assumes Kubernetes v1.20 (its release builds set the version with -ldflags),
-# below the chart's kubeVersion, so name one.
 helm-lint: helm ## Lint the Helm chart in each certificate mode (the chart tests in test/chart do more).
-	$(HELM) lint --strict --kube-version 1.30.0 charts/wire-audit
-	$(HELM) lint --strict --kube-version 1.30.0 charts/wire-audit --set certificates.mode=cert-manager
-	$(HELM) lint --strict --kube-version 1.30.0 charts/wire-audit --set certificates.mode=secret --set certificates.secret.name=tls --set-file certificates.caBundle=test/chart/testdata/ca.crt
+	$(HELM) lint --strict charts/wire-audit
+	$(HELM) lint --strict charts/wire-audit --set certificates.mode=cert-manager
+	$(HELM) lint --strict charts/wire-audit --set certificates.mode=secret --set certificates.secret.name=tls --set-file certificates.caBundle=test/chart/testdata/ca.crt
 
 ##@ Build
 

@@ -30,8 +30,9 @@ import (
 
 const (
 	chartDir = "../../charts/wire-audit"
-	// kubeVersion is what helm is told the cluster runs: a go-installed helm assumes v1.20,
-	// below the chart's kubeVersion (>=1.28).
+	// kubeVersion is what helm template and lint are told the cluster runs, so that results do
+	// not depend on how the helm binary was built (a go install without make helm's -ldflags
+	// assumes v1.20, below the chart's kubeVersion).
 	kubeVersion = "1.30.0"
 	testCA      = "testdata/ca.crt"
 )
