@@ -150,8 +150,15 @@ envtest: $(LOCALBIN)/kube-apiserver $(LOCALBIN)/etcd ## Build kube-apiserver and
 
 # Built from the module proxy because no release binaries can be downloaded here (see test/tools/README.md).
 # go build leaves the file alone when it is already up to date, so touch it to keep make from retrying.
+# The version is stamped as Kubernetes' release builds do (hack/lib/version.sh); unstamped, the
+# server reports v0.0.0-master and helm refuses the chart's kubeVersion.
+KUBE_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" || $$2 == "k8s.io/kubernetes" { print $$NF; exit }' test/tools/kube-apiserver/go.mod)
+KUBE_VERSION_PKG := k8s.io/component-base/version
+KUBE_LDFLAGS := -X $(KUBE_VERSION_PKG).gitVersion=$(KUBE_VERSION) -X $(KUBE_VERSION_PKG).gitTreeState=clean \
+	-X $(KUBE_VERSION_PKG).gitMajor=$(word 1,$(subst ., ,$(KUBE_VERSION:v%=%))) -X $(KUBE_VERSION_PKG).gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION:v%=%)))
+
 $(LOCALBIN)/kube-apiserver: test/tools/kube-apiserver/go.mod test/tools/kube-apiserver/go.sum | $(LOCALBIN)
-	cd test/tools/kube-apiserver && go build -o $(abspath $@) k8s.io/kubernetes/cmd/kube-apiserver
+	cd test/tools/kube-apiserver && go build -ldflags '$(KUBE_LDFLAGS)' -o $(abspath $@) k8s.io/kubernetes/cmd/kube-apiserver
 	touch $@
 
 $(LOCALBIN)/etcd: test/tools/etcd/go.mod test/tools/etcd/go.sum | $(LOCALBIN)
