@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -40,8 +41,9 @@ func (d *demo) startKafka() *kafkaSetup {
 	t := d.t
 	if len(d.opts.KafkaBrokers) > 0 {
 		k := &kafkaSetup{Brokers: d.opts.KafkaBrokers, Topic: d.opts.KafkaTopic}
-		d.step("using the Kafka at %s (topic %s, which must exist or be auto-created); routing the pod namespace to this host through a veth", strings.Join(k.Brokers, ","), k.Topic)
+		d.step("using the Kafka at %s (topic %s, which must exist); routing the pod namespace to this host through a veth", strings.Join(k.Brokers, ","), k.Topic)
 		d.routeToHost()
+		d.checkTopic(k)
 		return k
 	}
 	addr := net.JoinHostPort(d.pair.PeerIP.String(), strconv.Itoa(kfakePort))
@@ -108,6 +110,28 @@ func (d *demo) routeToHost() {
 		}
 		_ = c.Close()
 	}
+}
+
+// checkTopic asks the brokers for the topic's partitions, so that a missing topic is named now
+// rather than showing as a sidecar that exports nothing.
+func (d *demo) checkTopic(k *kafkaSetup) {
+	ctx, cancel := context.WithTimeout(d.t.Context(), 10*time.Second)
+	defer cancel()
+	client := &kafkago.Client{Addr: kafkago.TCP(k.Brokers...), Timeout: 10 * time.Second}
+	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{k.Topic}})
+	if err != nil {
+		d.t.Fatalf("KAFKA_BROKERS: metadata of topic %s: %v", k.Topic, err)
+	}
+	for _, tp := range md.Topics {
+		if tp.Name == k.Topic && tp.Error == nil && len(tp.Partitions) > 0 {
+			d.printf("    topic %s has %d partitions\n", k.Topic, len(tp.Partitions))
+			return
+		}
+		if tp.Name == k.Topic && tp.Error != nil {
+			d.t.Fatalf("KAFKA_TOPIC: topic %s on %s: %v; create it, or set KAFKA_TOPIC to one that exists", k.Topic, strings.Join(k.Brokers, ","), tp.Error)
+		}
+	}
+	d.t.Fatalf("KAFKA_TOPIC: the brokers %s do not list topic %s; create it, or set KAFKA_TOPIC to one that exists", strings.Join(k.Brokers, ","), k.Topic)
 }
 
 // consumer reads the topic from the demo process and prints the pod's events as they arrive.

@@ -171,7 +171,7 @@ func (d *demo) startSidecar(pod *corev1.Pod) sidecarProcess {
 	if err != nil {
 		t.Fatalf("start the sidecar: %v", err)
 	}
-	t.Cleanup(func() { _ = p.Stop(sidecarStopTimeout) })
+	t.Cleanup(func() { _ = p.Stop(gracePeriod(pod)) })
 	if err := p.WaitReady(ctx); err != nil {
 		t.Fatalf("sidecar not ready: %v", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/audit-io/wire-audit/test/cluster"
 	"github.com/audit-io/wire-audit/test/realnet"
 )
@@ -108,7 +110,7 @@ func run(ctx context.Context, opts options) (*tally, error) {
 		return nil, err
 	}
 	if result == nil || result.transactions() == 0 {
-		return result, errors.New("no audit event arrived in Kafka: run with -v to see the sidecar's log")
+		return result, errors.New("no audit event arrived in Kafka; to see the webhook's, the servers' and the sidecar's logs, run the demo with -v: KUBEBUILDER_ASSETS=$PWD/bin go run ./test/demo -v")
 	}
 	return result, nil
 }
@@ -160,17 +162,24 @@ func (d *demo) body() *tally {
 
 	d.step("rounds done: %d; stopping the sidecar with SIGTERM (it flushes what it holds to Kafka)", rounds)
 	stopped := time.Now()
-	if err := sc.Stop(sidecarStopTimeout); err != nil {
+	if err := sc.Stop(gracePeriod(pod)); err != nil {
 		t.Fatalf("sidecar: %v", err)
 	}
 	d.printf("    sidecar exited in %s\n", time.Since(stopped).Round(time.Millisecond))
 	result := events.drain()
 	d.summary(result, ready)
+	d.step("done; stopping the servers, Kafka, the webhook and the control plane, and deleting the namespaces")
 	return result
 }
 
-// sidecarStopTimeout is how long the sidecar may take to flush and exit after SIGTERM.
-const sidecarStopTimeout = 15 * time.Second
+// gracePeriod is how long the kubelet would wait after SIGTERM: the pod's
+// terminationGracePeriodSeconds (the API server defaults it to 30).
+func gracePeriod(pod *corev1.Pod) time.Duration {
+	if s := pod.Spec.TerminationGracePeriodSeconds; s != nil && *s > 0 {
+		return time.Duration(*s) * time.Second
+	}
+	return 30 * time.Second
+}
 
 func (d *demo) step(format string, args ...any) {
 	d.printf("\n==> "+format+"\n", args...)
