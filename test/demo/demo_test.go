@@ -31,6 +31,12 @@ func TestDemo(t *testing.T) {
 	if res.lost != 0 || res.byType[event.TypeLoss] != 0 {
 		t.Errorf("%d events lost in %d loss reports", res.lost, res.byType[event.TypeLoss])
 	}
+	if !res.emittedKnown || res.emitted == 0 {
+		t.Errorf("the sidecar did not log what it emitted (known %v, %d)", res.emittedKnown, res.emitted)
+	}
+	if n := res.missing(); n != 0 {
+		t.Errorf("%d of the %d events the sidecar emitted did not arrive in Kafka", n, res.emitted)
+	}
 	for _, want := range []string{"denied, as it should be", "admitted without a sidecar; warning:",
 		"mysql Error", "SELECT * FROM no_such_table", "pgsql Error", "http Error", "GET /admin",
 		"nope.wire-audit.test", "==> summary", "pod creation to its first event in Kafka", "loss: 0"} {

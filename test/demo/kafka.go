@@ -183,15 +183,21 @@ func (d *demo) consume(podUID string, created time.Time) *consumer {
 	return c
 }
 
-// drain waits until no event has arrived for drainIdle (drainMax at most), then stops reading
-// and returns what arrived. The sidecar has exited by then, so whatever it flushed is in Kafka.
-func (c *consumer) drain() *tally {
+// drain waits until as many events arrived as the sidecar emitted, or, if it did not say, until
+// none has arrived for drainIdle; drainMax at most. Then it stops reading and returns what
+// arrived. The sidecar has exited by then, so whatever it flushed is in Kafka.
+func (c *consumer) drain(emitted *emittedCounter) *tally {
 	begin := time.Now()
-	for time.Since(begin) < drainMax && time.Since(c.result.lastArrival(begin)) < drainIdle {
+	for time.Since(begin) < drainMax {
+		want, known := emitted.total()
+		if known && c.result.arrived() >= want || !known && time.Since(c.result.lastArrival(begin)) >= drainIdle {
+			break
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	c.stop()
 	<-c.done
+	c.result.setEmitted(emitted.total())
 	return c.result
 }
 

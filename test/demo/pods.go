@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -150,8 +152,9 @@ type sidecarProcess interface {
 }
 
 // startSidecar runs the pod's sidecar as the kubelet would (test/podrun) in the pod namespace,
-// and waits for its startup probe.
-func (d *demo) startSidecar(pod *corev1.Pod) sidecarProcess {
+// and waits for its startup probe. The counter it returns adds up the events the sidecar says,
+// as it stops, that it emitted.
+func (d *demo) startSidecar(pod *corev1.Pod) (sidecarProcess, *emittedCounter) {
 	t := d.t
 	d.step("running the sidecar exactly as stored: %s stands in for image %s", d.opts.CaptureBinary, d.image)
 	sc, err := podrun.Resolve(pod, podrun.Options{
@@ -167,7 +170,10 @@ func (d *demo) startSidecar(pod *corev1.Pod) sidecarProcess {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	p, err := sc.Start(t.Context(), d.pair.PodNS, d.logWriter("sidecar"), d.logWriter("sidecar"))
+	emitted := &emittedCounter{}
+	logLine := d.logLine("sidecar")
+	stderr := &lineWriter{fn: func(line []byte) { emitted.line(line); logLine(line) }}
+	p, err := sc.Start(t.Context(), d.pair.PodNS, d.logWriter("sidecar"), stderr)
 	if err != nil {
 		t.Fatalf("start the sidecar: %v", err)
 	}
@@ -175,7 +181,36 @@ func (d *demo) startSidecar(pod *corev1.Pod) sidecarProcess {
 	if err := p.WaitReady(ctx); err != nil {
 		t.Fatalf("sidecar not ready: %v", err)
 	}
-	return p
+	return p, emitted
+}
+
+// emittedCounter sums the events (flow records included) of the sidecar's "capture stopped"
+// log lines, one per interface.
+type emittedCounter struct {
+	mu         sync.Mutex
+	events     uint64
+	interfaces int
+}
+
+func (e *emittedCounter) line(line []byte) {
+	var l struct {
+		Msg    string `json:"msg"`
+		Events uint64 `json:"events"`
+	}
+	if json.Unmarshal(line, &l) != nil || l.Msg != "capture stopped" {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events += l.Events
+	e.interfaces++
+}
+
+// total is the sum so far, and whether any interface reported.
+func (e *emittedCounter) total() (uint64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.events, e.interfaces > 0
 }
 
 func indent(b []byte) string {

@@ -152,7 +152,7 @@ func (d *demo) body() *tally {
 	pod, created := d.createAuditedPod()
 
 	events := d.consume(string(pod.UID), created)
-	sc := d.startSidecar(pod)
+	sc, emitted := d.startSidecar(pod)
 	ready := time.Now()
 	d.printf("    sidecar ready %s after the pod was created\n", ready.Sub(created).Round(time.Millisecond))
 
@@ -166,7 +166,7 @@ func (d *demo) body() *tally {
 		t.Fatalf("sidecar: %v", err)
 	}
 	d.printf("    sidecar exited in %s\n", time.Since(stopped).Round(time.Millisecond))
-	result := events.drain()
+	result := events.drain(emitted)
 	d.summary(result, ready)
 	d.step("done; stopping the servers, Kafka, the webhook and the control plane, and deleting the namespaces")
 	return result
@@ -206,30 +206,35 @@ func (d *demo) logWriter(prefix string) io.Writer {
 	if !d.opts.Verbose {
 		return io.Discard
 	}
-	return &prefixWriter{prefix: "    [" + prefix + "] ", w: d.out}
+	return &lineWriter{fn: d.logLine(prefix)}
 }
 
-// prefixWriter prefixes each line.
-type prefixWriter struct {
+// logLine prints a child's log line with -v.
+func (d *demo) logLine(prefix string) func(line []byte) {
+	return func(line []byte) {
+		if d.opts.Verbose {
+			d.printf("    [%s] %s\n", prefix, line)
+		}
+	}
+}
+
+// lineWriter calls fn with each complete line written to it, without the newline.
+type lineWriter struct {
 	mu      sync.Mutex
-	prefix  string
-	w       io.Writer
+	fn      func(line []byte)
 	partial []byte
 }
 
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.partial = append(p.partial, b...)
+func (l *lineWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, b...)
 	for {
-		i := bytes.IndexByte(p.partial, '\n')
+		i := bytes.IndexByte(l.partial, '\n')
 		if i < 0 {
-			break
+			return len(b), nil
 		}
-		if _, err := fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.partial[:i]); err != nil {
-			return 0, err
-		}
-		p.partial = p.partial[i+1:]
+		l.fn(l.partial[:i])
+		l.partial = l.partial[i+1:]
 	}
-	return len(b), nil
 }
