@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -39,10 +40,15 @@ type kafkaSetup struct {
 // audited either way: its capture filter holds only the audited protocols' ports.
 func (d *demo) startKafka() *kafkaSetup {
 	t := d.t
-	if len(d.opts.KafkaBrokers) > 0 {
+	if len(d.opts.KafkaBrokers) > 0 || d.opts.hostBroker != nil {
 		k := &kafkaSetup{Brokers: d.opts.KafkaBrokers, Topic: d.opts.KafkaTopic}
 		d.step("using the Kafka at %s (topic %s, which must exist); routing the pod namespace to this host through a veth", strings.Join(k.Brokers, ","), k.Topic)
-		d.routeToHost()
+		hostIP := d.routeToHost()
+		if d.opts.hostBroker != nil {
+			k.Brokers = []string{d.opts.hostBroker(t, hostIP, k.Topic)}
+			d.printf("    a broker in the host's namespace at %s stands in for the real Kafka\n", k.Brokers[0])
+		}
+		d.checkBrokers(k.Brokers)
 		d.checkTopic(k)
 		return k
 	}
@@ -76,11 +82,13 @@ func (d *demo) startKafka() *kafkaSetup {
 // addresses (not loopback, which is the pod's own) is then reachable; a broker elsewhere also
 // needs the host to forward and masquerade the pod's address, which the demo leaves to the user
 // rather than change the host's firewall.
-func (d *demo) routeToHost() {
+func (d *demo) routeToHost() string {
 	t := d.t
-	n := os.Getpid() % 250
-	hostIf, podIf := fmt.Sprintf("wademo%d", os.Getpid()%100000), "host0"
+	// Unique on this host for the pid and the run (tests run several demos in one process).
+	n := (os.Getpid() + int(routeSeq.Add(1))) % 250
+	hostIf, podIf := fmt.Sprintf("wademo%d-%d", os.Getpid()%100000, n), "host0"
 	hostIP, podIP := fmt.Sprintf("10.233.%d.1", n), fmt.Sprintf("10.233.%d.2", n)
+	d.podHostIP = podIP
 	ip := func(args ...string) {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
@@ -94,7 +102,16 @@ func (d *demo) routeToHost() {
 	ip("-n", d.pair.PodNS, "link", "set", podIf, "up")
 	ip("-n", d.pair.PodNS, "route", "add", "default", "via", hostIP)
 	d.printf("    pod %s (%s) -> host %s (%s); default route through the host\n", podIP, podIf, hostIP, hostIf)
-	for _, b := range d.opts.KafkaBrokers {
+	return hostIP
+}
+
+// routeSeq numbers the routes of this process.
+var routeSeq atomic.Int64
+
+// checkBrokers fails with what to do when a broker cannot be reached from the pod namespace.
+func (d *demo) checkBrokers(brokers []string) {
+	t, podIP := d.t, d.podHostIP
+	for _, b := range brokers {
 		host, _, err := net.SplitHostPort(b)
 		if err != nil {
 			t.Fatalf("KAFKA_BROKERS: %q: %v", b, err)

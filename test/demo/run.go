@@ -33,6 +33,10 @@ type options struct {
 	Verbose bool
 	// Out receives the steps, the events and the summary.
 	Out io.Writer
+
+	// hostBroker, for tests, starts a broker in the host's namespace at hostIP once the pod
+	// namespace has its route there, and returns its address, which replaces KafkaBrokers.
+	hostBroker func(t realnet.TB, hostIP, topic string) string
 }
 
 // demo is one run's state, shared by the steps.
@@ -46,6 +50,8 @@ type demo struct {
 	c     *cluster.Cluster
 	srv   *servers
 	image string // the sidecar image of the webhook's defaults
+	// podHostIP is the pod namespace's address on the veth to the host, with KAFKA_BROKERS.
+	podHostIP string
 }
 
 // run is the whole demo; it returns what arrived in Kafka, and an error when any step failed or
