@@ -143,15 +143,26 @@ func (d *demo) body() *tally {
 		c, err := d.startCluster()
 		cc <- started{c, err, time.Since(begin)}
 	}()
+	// Registered now, so that a server that fails to start does not leave the control plane
+	// running once it is up.
+	var s started
+	received := false
+	t.Cleanup(func() {
+		if !received {
+			s = <-cc
+		}
+		if s.c != nil {
+			s.c.Stop()
+		}
+	})
 	begin := time.Now()
 	d.srv = startServers(t, d.pair)
 	serversIn := time.Since(begin)
-	s := <-cc
+	s, received = <-cc, true
 	if s.err != nil {
 		t.Fatalf("%v", s.err)
 	}
 	d.c = s.c
-	t.Cleanup(d.c.Stop)
 	d.printf("    servers ready in %s, control plane and webhook in %s\n", serversIn.Round(time.Millisecond), s.at.Round(time.Millisecond))
 
 	d.otherPods()
