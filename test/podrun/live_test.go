@@ -26,8 +26,8 @@ import (
 const helperEnv = "PODRUN_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "1" {
-		os.Exit(helper())
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(helper(mode))
 	}
 	os.Exit(m.Run())
 }
@@ -41,7 +41,12 @@ type report struct {
 	Wd      string
 }
 
-func helper() int {
+// helper plays the sidecar. mode "report" behaves; "exit-early" exits 2 before serving the
+// probe; "ignore-term" ignores SIGTERM; "fail-term" exits 3 on SIGTERM.
+func helper(mode string) int {
+	if mode == "exit-early" {
+		return 2
+	}
 	r := report{Status: map[string]string{}, Env: os.Environ(), Args: os.Args[1:], WriteFS: map[string]string{}}
 	b, _ := os.ReadFile("/proc/self/status")
 	for line := range strings.SplitSeq(string(b), "\n") {
@@ -62,12 +67,18 @@ func helper() int {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
+	if mode == "ignore-term" {
+		signal.Ignore(syscall.SIGTERM)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/readyz", func(http.ResponseWriter, *http.Request) {})
 	srv := &http.Server{Addr: "127.0.0.1:15099", Handler: mux, ReadHeaderTimeout: time.Second}
 	go func() { _ = srv.ListenAndServe() }()
 	<-sig
 	_ = srv.Close()
+	if mode == "fail-term" {
+		return 3
+	}
 	return 0
 }
 
@@ -87,47 +98,15 @@ func tryWrite(dir string) string {
 // no_new_privs, a read-only root and read-only volume mounts, and exactly the container's env.
 func TestStartLive(t *testing.T) {
 	pair := realnet.NewPair(t)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod := golden(t, "plain")
-	c := &pod.Spec.InitContainers[0]
-	c.Env = append(c.Env, corev1.EnvVar{Name: helperEnv, Value: "1"})
-	c.Args = append(c.Args, "--writable=/etc/audit-capture", "--writable=/var/run/secrets/kubernetes.io/serviceaccount")
-	o := opts(t)
-	o.Binaries = map[string]string{image: self}
-	s, err := Resolve(pod, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr bytes.Buffer
-	p, err := s.Start(t.Context(), pair.PodNS, &stdout, &stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Kill)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := p.WaitReady(ctx); err != nil {
-		t.Fatalf("%v\n%s", err, stderr.String())
-	}
-	if err := p.Stop(5 * time.Second); err != nil {
-		t.Fatalf("%v\n%s", err, stderr.String())
-	}
-	var r report
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		t.Fatalf("helper report %q: %v\n%s", stdout.String(), err, stderr.String())
-	}
+	s, o := helperSidecar(t, "report", func(c *corev1.Container) {
+		c.Args = append(c.Args, "--writable=/etc/audit-capture", "--writable=/var/run/secrets/kubernetes.io/serviceaccount")
+	})
+	p, r := runReport(t, pair, s)
 	const netAdminRaw = "0000000000003000" // bits 12 and 13
-	for k, want := range map[string]string{
+	checkStatus(t, r, map[string]string{
 		"CapBnd": netAdminRaw, "CapEff": netAdminRaw, "CapPrm": netAdminRaw, "CapInh": "0000000000000000",
 		"CapAmb": "0000000000000000", "NoNewPrivs": "1", "Uid": "0\t0\t0\t0", "Gid": "0\t0\t0\t0", "Groups": "",
-	} {
-		if r.Status[k] != want {
-			t.Errorf("/proc/self/status %s: %q, want %q", k, r.Status[k], want)
-		}
-	}
+	})
 	if !slices.Equal(slices.Sorted(slices.Values(r.Env)), slices.Sorted(slices.Values(s.Env))) {
 		t.Errorf("environment %q, want exactly %q", r.Env, s.Env)
 	}
@@ -149,5 +128,134 @@ func TestStartLive(t *testing.T) {
 	}
 	if err := p.Stop(time.Second); err == nil || errors.Is(err, ErrNotStopped) {
 		t.Errorf("second Stop: %v, want an error saying it had exited", err)
+	}
+}
+
+// TestStartLiveNonRoot: with a non-root uid the same capabilities stay in the bounding set but
+// the process has none, as in Kubernetes, which has no ambient capabilities; this is why the
+// webhook renders runAsUser 0.
+func TestStartLiveNonRoot(t *testing.T) {
+	pair := realnet.NewPair(t)
+	// The test binary's build directory is private to root; uid 65532 needs a copy it can run.
+	dir, err := os.MkdirTemp("", "podrun-nonroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "helper")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := helperSidecar(t, "report", func(c *corev1.Container) {
+		c.SecurityContext.RunAsUser, c.SecurityContext.RunAsGroup = new(int64(65532)), new(int64(65532))
+	})
+	s.Argv[0] = bin
+	_, r := runReport(t, pair, s)
+	checkStatus(t, r, map[string]string{
+		"CapBnd": "0000000000003000", "CapEff": "0000000000000000", "CapPrm": "0000000000000000",
+		"CapAmb": "0000000000000000", "NoNewPrivs": "1", "Uid": "65532\t65532\t65532\t65532", "Gid": "65532\t65532\t65532\t65532",
+	})
+}
+
+// runReport starts a helper sidecar, waits for its probe, stops it and returns its report.
+func runReport(t *testing.T, pair *realnet.Pair, s *Sidecar) (*Process, report) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	p, err := s.Start(t.Context(), pair.PodNS, &stdout, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitReady(ctx); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if err := p.Stop(5 * time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var r report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("helper report %q: %v\n%s", stdout.String(), err, stderr.String())
+	}
+	return p, r
+}
+
+func checkStatus(t *testing.T, r report, want map[string]string) {
+	t.Helper()
+	for k, w := range want {
+		if r.Status[k] != w {
+			t.Errorf("/proc/self/status %s: %q, want %q", k, r.Status[k], w)
+		}
+	}
+}
+
+// helperSidecar resolves the plain golden pod with this test binary standing in for the image,
+// in helper mode, after edit changes its container.
+func helperSidecar(t *testing.T, mode string, edit func(*corev1.Container)) (*Sidecar, Options) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := golden(t, "plain")
+	c := &pod.Spec.InitContainers[0]
+	c.Env = append(c.Env, corev1.EnvVar{Name: helperEnv, Value: mode})
+	if edit != nil {
+		edit(c)
+	}
+	o := opts(t)
+	o.Binaries = map[string]string{image: self}
+	s, err := Resolve(pod, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, o
+}
+
+// TestProcessFailures: a sidecar that exits before its probe passes, one that ignores SIGTERM
+// and one that exits non-zero on it are each reported, not taken for a clean stop.
+func TestProcessFailures(t *testing.T) {
+	pair := realnet.NewPair(t)
+	for _, tc := range []struct {
+		mode, want string
+		stop       bool
+	}{
+		{"exit-early", "exited before its startup probe passed: exit status 2", false},
+		{"ignore-term", ErrNotStopped.Error(), true},
+		{"fail-term", "exited after SIGTERM: exit status 3", true},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			s, _ := helperSidecar(t, tc.mode, nil)
+			var out bytes.Buffer
+			p, err := s.Start(t.Context(), pair.PodNS, &out, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Kill)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			err = p.WaitReady(ctx)
+			if tc.stop {
+				if err != nil {
+					t.Fatalf("%v\n%s", err, out.String())
+				}
+				err = p.Stop(500 * time.Millisecond)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
