@@ -43,9 +43,22 @@ vet: ## Run go vet against the code.
 tidy: ## Run go mod tidy on the root module.
 	go mod tidy
 
+# make demo DEMO_DURATION=1m; KAFKA_BROKERS=host:9092[,...] (and KAFKA_TOPIC) use a real Kafka
+# instead of the embedded one.
+DEMO_DURATION ?= 20s
+KAFKA_BROKERS ?=
+KAFKA_TOPIC ?=
+
 .PHONY: demo
-demo: envtest ## The main job: run a real API server and the webhook locally, admit annotated pods, show the result.
-	go run ./test/demo
+demo: demo-packages envtest build ## The main job: API server, webhook and Kafka; an annotated pod's sidecar run as stored against real servers; its audit events (DEMO_DURATION, KAFKA_BROKERS).
+	go run ./test/demo -duration $(DEMO_DURATION) -capture-binary $(LOCALBIN)/capture -kafka-brokers '$(KAFKA_BROKERS)' -kafka-topic '$(KAFKA_TOPIC)'
+
+# The demo creates network namespaces and runs the sidecar with its capabilities, so it checks
+# for root before installing anything or building kube-apiserver.
+.PHONY: demo-packages
+demo-packages:
+	@if [ "$$(id -u)" != 0 ]; then echo 'make demo needs root (network namespaces, the sidecar'"'"'s capabilities): run it as root, e.g. sudo -E env PATH="$$PATH" make demo' >&2; exit 1; fi
+	hack/ensure-packages.sh demo
 
 .PHONY: test
 test: envtest kustomize helm ## Run go vet, then all tests against a real kube-apiserver and etcd (TEST_ARGS adds flags).
