@@ -40,7 +40,7 @@ func issueOwnCertificate(t *testing.T, release, secret string) *ownCertificate {
 		t.Fatal(err)
 	}
 	r := mustRender(t, release, release, "--set", "certificates.mode=secret", "--set", "certificates.secret.name="+secret,
-		"--set-file", "certificates.caBundle="+caFile, "--set", "webhook.failurePolicy=Ignore", "--set", "metrics.secure=false")
+		"--set-file", "certificates.caBundle="+caFile, "--set", "webhook.failurePolicy=Ignore")
 	return &ownCertificate{n: n, data: data, rendered: r}
 }
 

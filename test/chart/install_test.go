@@ -60,7 +60,9 @@ func TestInstall(t *testing.T) {
 	builtin := mustRender(t, "wire-audit", "wire-audit-system",
 		"--set", "sidecar.image="+sidecarImage, "--set", "kafka.brokers={kafka-0.kafka.svc:9093,kafka-1.kafka.svc:9093}",
 		"--set", "kafka.topic=chart-audit", "--set", "kafka.tls.secretName=kafka-ca", "--set", "kafka.sasl.mechanism=SCRAM-SHA-256",
-		"--set", "kafka.sasl.secretName=kafka-user", "--set", "capture.protocols.redis=null")
+		"--set", "kafka.sasl.secretName=kafka-user", "--set", "capture.protocols.redis=null",
+		// Off by default; on here, so the chart's TokenReview grants and metrics-reader role are run.
+		"--set", "metrics.secure=true")
 	// certificates.mode=secret with a CA and serving certificate made here, as a user would.
 	own := issueOwnCertificate(t, "wa-secret", "own-tls")
 	t.Run("apply", func(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 // chartOnlyFlags are the arguments the chart gives and the kustomize manifests leave to the
 // webhook's defaults (which webhook -h prints).
 var chartOnlyFlags = []string{
-	"metrics-secure", "webhook-port", "namespace", "cert-secret-name", "webhook-config-name",
+	"webhook-port", "namespace", "cert-secret-name", "webhook-config-name",
 	"webhook-service-name", "ca-validity", "serving-validity", "cert-lookahead", "ca-overlap",
 }
 

@@ -68,7 +68,7 @@ func TestTemplateModes(t *testing.T) {
 			}
 			r.get(t, "ServiceAccount", n.sa)
 
-			want := slices.Clone(metricsAuthRules)
+			var want []string // metrics.secure is off by default: no TokenReviews
 			certManagerObjs := len(r.all("Certificate")) + len(r.all("Issuer"))
 			switch tc.mode {
 			case "builtin":
@@ -163,19 +163,21 @@ func TestTemplateMatrix(t *testing.T) {
 		}},
 		{name: "networkPolicy and serviceMonitor", flags: []string{"--set", "networkPolicy.enabled=true", "--set", "serviceMonitor.enabled=true",
 			"--set", "serviceMonitor.labels.release=prom", "--set", "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring"},
-			check: func(t *testing.T, r *rendered) { checkNetworkPolicy(t, r, "https") }},
-		{name: "insecure metrics", flags: []string{"--set", "metrics.secure=false", "--set", "serviceMonitor.enabled=true", "--set", "networkPolicy.enabled=true"}, check: func(t *testing.T, r *rendered) {
+			check: func(t *testing.T, r *rendered) { checkNetworkPolicy(t, r, "http") }},
+		{name: "secure metrics", flags: []string{"--set", "metrics.secure=true", "--set", "serviceMonitor.enabled=true", "--set", "networkPolicy.enabled=true"}, check: func(t *testing.T, r *rendered) {
 			_, c := r.deployment(t)
-			if flags(t, c.Args)["metrics-secure"] != "false" {
+			if flags(t, c.Args)["metrics-secure"] != "true" {
 				t.Errorf("args %v", c.Args)
 			}
-			if got, want := grantedRules(t, r, n), rotatorRules(n); !slices.Equal(got, want) {
-				t.Errorf("without secure metrics the webhook needs no TokenReviews; granted:\n%s", strings.Join(got, "\n"))
+			want := append(slices.Clone(metricsAuthRules), rotatorRules(n)...)
+			slices.Sort(want)
+			if got := grantedRules(t, r, n); !slices.Equal(got, want) {
+				t.Errorf("secure metrics need TokenReviews and SubjectAccessReviews beside the rotator's rules; granted:\n%s", strings.Join(got, "\n"))
 			}
-			if len(r.all("ClusterRole")) != 1 {
-				t.Errorf("ClusterRoles: %s", r.kinds())
+			if len(r.all("ClusterRole")) != 3 {
+				t.Errorf("ClusterRoles (rotator, metrics auth, metrics reader): %s", r.kinds())
 			}
-			checkNetworkPolicy(t, r, "http")
+			checkNetworkPolicy(t, r, "https")
 		}},
 		{name: "kafka TLS and SASL", flags: []string{"--set", "kafka.brokers={k1.kafka:9093,k2.kafka:9093}", "--set", "kafka.topic=audit.db",
 			"--set", "kafka.tls.secretName=kafka-ca", "--set", "kafka.tls.clientCertificate=true", "--set", "kafka.sasl.mechanism=SCRAM-SHA-512", "--set", "kafka.sasl.secretName=kafka-user"},
