@@ -39,7 +39,9 @@ func main() {
 // exitCode runs the demo until it ends or is interrupted (the cleanups run either way): 0 when
 // events arrived, 2 when something the demo needs is missing, else 1.
 func exitCode(opts options) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGPIPE too: with the output piped into `head`, a closed pipe would otherwise kill the
+	// demo on its next write and leave the servers, the control plane and the namespaces behind.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
 	defer stop()
 	if _, err := run(ctx, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "\ndemo failed:", err)

@@ -173,7 +173,9 @@ func (d *demo) startSidecar(pod *corev1.Pod) (sidecarProcess, *emittedCounter) {
 	emitted := &emittedCounter{}
 	logLine := d.logLine("sidecar")
 	stderr := &lineWriter{fn: func(line []byte) { emitted.line(line); logLine(line) }}
-	p, err := sc.Start(t.Context(), d.pair.PodNS, d.logWriter("sidecar"), stderr)
+	// Not cancelled by Ctrl-C, which would SIGKILL it: an interrupted demo stops the sidecar as
+	// the kubelet would, with SIGTERM, so that it still flushes to Kafka.
+	p, err := sc.Start(context.WithoutCancel(t.Context()), d.pair.PodNS, d.logWriter("sidecar"), stderr)
 	if err != nil {
 		t.Fatalf("start the sidecar: %v", err)
 	}
