@@ -2,14 +2,12 @@ package capture_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -59,14 +57,10 @@ func TestMySQLLiveToKafka(t *testing.T) {
 		t.Fatalf("%d events on stdout with --output kafka", len(out))
 	}
 
-	lines := kafkatest.KcatWith(t, func(name string, args ...string) *exec.Cmd { return pair.Exec(pair.PodNS, name, args...) }, broker)
+	records := kafkatest.KcatEvents(t, func(name string, args ...string) *exec.Cmd { return pair.Exec(pair.PodNS, name, args...) }, broker)
 	found := map[string]event.Event{}
-	for _, l := range lines {
-		key, val, _ := strings.Cut(l, "\t")
-		var ev event.Event
-		if err := json.Unmarshal([]byte(val), &ev); err != nil {
-			t.Fatalf("kcat line %q: %v", l, err)
-		}
+	for _, r := range records {
+		key, val, ev := r.Key, r.Value, r.Event
 		if ev.Type == event.TypeLoss {
 			t.Errorf("loss event: %s", val)
 		}
@@ -80,7 +74,7 @@ func TestMySQLLiveToKafka(t *testing.T) {
 	}
 	for _, q := range queries {
 		if _, ok := found[q]; !ok {
-			t.Errorf("query %q not in kafka (%d records)", q, len(lines))
+			t.Errorf("query %q not in kafka (%d records)", q, len(records))
 		}
 	}
 	if ev := found["SELECT * FROM no_such_table"]; ev.Status != event.StatusError {

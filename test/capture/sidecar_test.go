@@ -25,6 +25,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/internal/testenv"
+	"github.com/audit-io/wire-audit/test/gobuild"
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
@@ -43,11 +44,7 @@ func captureBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "capture")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/capture").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("build capture: %w\n%s", err, out)
-		}
+		binPath, buildErr = gobuild.Capture(context.Background(), "../..", dir)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/audit-io/wire-audit/test/gobuild"
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
@@ -31,11 +32,9 @@ func buildCapture(tb testing.TB) string {
 	tb.Helper()
 	bin := filepath.Join(tb.TempDir(), "capture")
 	// As the image ships it (make capture): static and stripped.
-	cmd := exec.Command("go", "build", "-tags", "netgo,osusergo", "-ldflags", "-s -w -linkmode external -extldflags -static",
-		"-o", bin, "../../cmd/capture")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("build capture: %v\n%s", err, out)
+	if err := gobuild.Go(tb.Context(), "../..", "./cmd/capture", bin, []string{"CGO_ENABLED=1"},
+		"-tags", "netgo,osusergo", "-ldflags", "-s -w -linkmode external -extldflags -static"); err != nil {
+		tb.Fatal(err)
 	}
 	return bin
 }

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/audit-io/wire-audit/internal/testenv"
+	"github.com/audit-io/wire-audit/test/cluster"
 	"github.com/audit-io/wire-audit/webhook"
 )
 
@@ -158,16 +159,9 @@ func serviceAccountKubeconfig(t *testing.T, env *envtest.Environment, n names) (
 // userKubeconfig adds a user (a client certificate) to the API server and writes its kubeconfig.
 func userKubeconfig(t *testing.T, env *envtest.Environment, u envtest.User) (string, []byte) {
 	t.Helper()
-	user, err := env.AddUser(u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
+	raw, err := cluster.WriteUserKubeconfig(env, u, path)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return path, raw

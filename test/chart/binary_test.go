@@ -1,13 +1,15 @@
 package chart
 
 import (
-	"fmt"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/audit-io/wire-audit/test/gobuild"
 )
 
 // The webhook binary of this repository, built once for the package's tests.
@@ -32,11 +34,7 @@ func webhookBinary(t *testing.T) string {
 		if buildDir, buildErr = os.MkdirTemp("", "wire-audit-chart-"); buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, "webhook"), "./cmd/webhook")
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build the webhook: %w\n%s", err, out)
-		}
+		_, buildErr = gobuild.Webhook(context.Background(), "../..", buildDir)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

@@ -27,6 +27,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/audit-io/wire-audit/test/gobuild"
 )
 
 // Options configure Start.
@@ -127,14 +129,9 @@ func (c *Cluster) startWebhook(opts Options, log io.Writer) error {
 	if c.tmp, err = os.MkdirTemp("", "wire-audit-cluster-"); err != nil {
 		return err
 	}
-	c.Binary = filepath.Join(c.tmp, "webhook")
-	// Built as cmd/webhook/Dockerfile builds it (no cgo), so the tests run what the image ships
-	// and share its build cache with test/images.
-	build := exec.Command("go", "build", "-o", c.Binary, "./cmd/webhook")
-	build.Dir = opts.RepoRoot
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build webhook: %w\n%s", err, out)
+	// Built as cmd/webhook/Dockerfile builds it, so the tests run what the image ships.
+	if c.Binary, err = gobuild.Webhook(context.Background(), opts.RepoRoot, c.tmp); err != nil {
+		return err
 	}
 	user, err := c.testEnv.AddUser(envtest.User{Name: "wire-audit-webhook", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -178,16 +175,23 @@ func (c *Cluster) startWebhook(opts Options, log io.Writer) error {
 // UserKubeconfig writes a kubeconfig for a new user of the API server, with only the
 // permissions that RBAC grants it, and returns its path.
 func (c *Cluster) UserKubeconfig(name string, groups ...string) (string, error) {
-	user, err := c.testEnv.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	path := filepath.Join(c.tmp, name+".kubeconfig")
+	_, err := WriteUserKubeconfig(c.testEnv, envtest.User{Name: name, Groups: groups}, path)
+	return path, err
+}
+
+// WriteUserKubeconfig adds user u (a client certificate) to env's API server, writes its
+// kubeconfig to path and returns it.
+func WriteUserKubeconfig(env *envtest.Environment, u envtest.User, path string) ([]byte, error) {
+	user, err := env.AddUser(u, nil)
 	if err != nil {
-		return "", fmt.Errorf("add user %s: %w", name, err)
+		return nil, fmt.Errorf("add user %s: %w", u.Name, err)
 	}
 	kubeconfig, err := user.KubeConfig()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	path := filepath.Join(c.tmp, name+".kubeconfig")
-	return path, os.WriteFile(path, kubeconfig, 0o600)
+	return kubeconfig, os.WriteFile(path, kubeconfig, 0o600)
 }
 
 // Webhook is one webhook process.

@@ -51,14 +51,3 @@ func preflight(ctx context.Context, repo string) error {
 	}
 	return &missingError{msg: "the demo cannot start:\n  - " + strings.Join(problems, "\n  - ")}
 }
-
-// buildCapture builds cmd/capture into dir.
-func buildCapture(ctx context.Context, repo, dir string) (string, error) {
-	bin := filepath.Join(dir, "capture")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/capture")
-	cmd.Dir = repo
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build capture: %w\n%s", err, out)
-	}
-	return bin, nil
-}

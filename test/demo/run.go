@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/audit-io/wire-audit/test/cluster"
+	"github.com/audit-io/wire-audit/test/gobuild"
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
@@ -92,7 +93,7 @@ func run(ctx context.Context, opts options) (*tally, error) {
 			return nil, err
 		}
 		defer os.RemoveAll(dir)
-		if d.opts.CaptureBinary, err = buildCapture(ctx, opts.Repo, dir); err != nil {
+		if d.opts.CaptureBinary, err = gobuild.Capture(ctx, opts.Repo, dir); err != nil {
 			return nil, err
 		}
 	}

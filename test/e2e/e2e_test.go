@@ -150,16 +150,12 @@ func TestInjectedSidecarsToKafka(t *testing.T) {
 	}
 
 	// kcat, an independent consumer, reads the whole topic after every sidecar has exited.
-	lines := kafkatest.KcatWith(t, func(name string, args ...string) *exec.Cmd {
+	records := kafkatest.KcatEvents(t, func(name string, args ...string) *exec.Cmd {
 		return s.pair.Exec(s.pair.PeerNS, name, args...)
 	}, s.broker)
 	got := map[string][]string{}
-	for _, l := range lines {
-		key, val, _ := strings.Cut(l, "\t")
-		var ev event.Event
-		if err := json.Unmarshal([]byte(val), &ev); err != nil {
-			t.Fatalf("kcat line %q: %v", l, err)
-		}
+	for _, r := range records {
+		key, val, ev := r.Key, r.Value, r.Event
 		if ev.Type == event.TypeLoss {
 			t.Errorf("loss event: %s", val)
 			continue

@@ -25,6 +25,7 @@ import (
 
 	"github.com/audit-io/wire-audit/internal/testenv"
 	"github.com/audit-io/wire-audit/test/cluster"
+	"github.com/audit-io/wire-audit/test/gobuild"
 	"github.com/audit-io/wire-audit/test/kafkatest"
 	"github.com/audit-io/wire-audit/test/podrun"
 	"github.com/audit-io/wire-audit/test/realnet"
@@ -113,7 +114,7 @@ func newStack(tb testing.TB) *stack {
 		c, err := cluster.Start(cluster.Options{RepoRoot: root, ConfigFile: defaults})
 		cc <- started{c, err}
 	}()
-	bin, buildErr := buildCapture(tb, root)
+	bin, buildErr := gobuild.Capture(tb.Context(), root, tb.TempDir())
 	st := <-cc
 	if st.err != nil {
 		tb.Fatalf("start the control plane and the webhook: %v", st.err)
@@ -132,19 +133,6 @@ func newStack(tb testing.TB) *stack {
 	}
 	s.records = startConsumer(tb, s.pair, s.broker)
 	return s
-}
-
-// buildCapture builds cmd/capture as `make capture` does, minus the static linking, which
-// changes nothing here.
-func buildCapture(tb testing.TB, root string) (string, error) {
-	bin := filepath.Join(tb.TempDir(), "capture")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/capture")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build capture: %w\n%s", err, out)
-	}
-	return bin, nil
 }
 
 // annotations are the pod template's: capture on, everything else from the cluster defaults.

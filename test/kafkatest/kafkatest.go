@@ -5,6 +5,7 @@ package kafkatest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -18,7 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/internal/testenv"
+	"github.com/audit-io/wire-audit/test/gobuild"
 )
 
 // Topic is the topic every test cluster is seeded with.
@@ -81,9 +84,8 @@ type Process struct {
 func BuildProcess(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "kfake")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/audit-io/wire-audit/test/kafkatest/cmd/kfake").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build kfake: %v\n%s", err, out)
+	if err := gobuild.Go(t.Context(), ".", "github.com/audit-io/wire-audit/test/kafkatest/cmd/kfake", bin, nil); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -156,6 +158,30 @@ func KcatWith(t testing.TB, command func(name string, args ...string) *exec.Cmd,
 		return nil
 	}
 	return lines
+}
+
+// Record is one audit event kcat read: its record key, its value as written, and the value
+// decoded.
+type Record struct {
+	Key, Value string
+	Event      event.Event
+}
+
+// KcatEvents is KcatWith with every record decoded as an audit event; a record that is not one
+// fails the test.
+func KcatEvents(t testing.TB, command func(name string, args ...string) *exec.Cmd, broker string) []Record {
+	t.Helper()
+	lines := KcatWith(t, command, broker)
+	records := make([]Record, 0, len(lines))
+	for _, l := range lines {
+		r := Record{}
+		r.Key, r.Value, _ = strings.Cut(l, "\t")
+		if err := json.Unmarshal([]byte(r.Value), &r.Event); err != nil {
+			t.Fatalf("kcat line %q: %v", l, err)
+		}
+		records = append(records, r)
+	}
+	return records
 }
 
 // String describes a record for failure messages.
