@@ -112,3 +112,28 @@ func TestTally(t *testing.T) {
 		})
 	}
 }
+
+// TestBadOptions: a bad duration or KAFKA_BROKERS is refused, naming it, before anything
+// starts (no root, no control plane needed).
+func TestBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts options
+		want string
+	}{
+		{"zero duration", options{Duration: 0}, "duration 0s: must be positive"},
+		{"negative duration", options{Duration: -time.Second}, "duration -1s: must be positive"},
+		{"no port", options{Duration: time.Second, KafkaBrokers: []string{"kafka.example"}}, `KAFKA_BROKERS: "kafka.example": address kafka.example: missing port in address`},
+		{"empty entry", options{Duration: time.Second, KafkaBrokers: []string{"192.0.2.10:9092", ""}}, `KAFKA_BROKERS: "": missing port in address`},
+		{"loopback", options{Duration: time.Second, KafkaBrokers: []string{"127.0.0.1:9092"}}, "KAFKA_BROKERS: 127.0.0.1:9092 is a loopback address"},
+		{"localhost", options{Duration: time.Second, KafkaBrokers: []string{"localhost:9092"}}, "KAFKA_BROKERS: localhost:9092 is a loopback address"},
+		{"ipv6 loopback", options{Duration: time.Second, KafkaBrokers: []string{"[::1]:9092"}}, "KAFKA_BROKERS: [::1]:9092 is a loopback address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := run(t.Context(), tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("run: err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}

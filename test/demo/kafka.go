@@ -108,17 +108,25 @@ func (d *demo) routeToHost() string {
 // routeSeq numbers the routes of this process.
 var routeSeq atomic.Int64
 
+// brokerAddrs checks KAFKA_BROKERS before anything starts: each must be host:port, and not a
+// loopback address, which inside the pod namespace is the pod's own.
+func brokerAddrs(brokers []string) error {
+	for _, b := range brokers {
+		host, _, err := net.SplitHostPort(b)
+		if err != nil {
+			return fmt.Errorf("KAFKA_BROKERS: %q: %w (want host:port[,host:port...])", b, err)
+		}
+		if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() || host == "localhost" {
+			return fmt.Errorf("KAFKA_BROKERS: %s is a loopback address, which inside the pod namespace is the pod's own: give the broker's address on this host's network (and make it advertise that address)", b)
+		}
+	}
+	return nil
+}
+
 // checkBrokers fails with what to do when a broker cannot be reached from the pod namespace.
 func (d *demo) checkBrokers(brokers []string) {
 	t, podIP := d.t, d.podHostIP
 	for _, b := range brokers {
-		host, _, err := net.SplitHostPort(b)
-		if err != nil {
-			t.Fatalf("KAFKA_BROKERS: %q: %v", b, err)
-		}
-		if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() || host == "localhost" {
-			t.Fatalf("KAFKA_BROKERS: %s is a loopback address, which inside the pod namespace is the pod's own: give the broker's address on this host's network (and make it advertise that address)", b)
-		}
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 		c, err := d.pair.Dial(ctx, "tcp", b)
 		cancel()

@@ -61,6 +61,9 @@ func run(ctx context.Context, opts options) (*tally, error) {
 	if opts.Duration <= 0 {
 		return nil, fmt.Errorf("duration %s: must be positive", opts.Duration)
 	}
+	if err := brokerAddrs(opts.KafkaBrokers); err != nil {
+		return nil, err
+	}
 	if opts.KafkaTopic == "" {
 		opts.KafkaTopic = defaultTopic
 	}
