@@ -165,18 +165,56 @@ envtest: $(LOCALBIN)/kube-apiserver $(LOCALBIN)/etcd ## Build kube-apiserver and
 # go build leaves the file alone when it is already up to date, so touch it to keep make from retrying.
 # The version is stamped as Kubernetes' release builds do (hack/lib/version.sh); unstamped, the
 # server reports v0.0.0-master and helm refuses the chart's kubeVersion.
-KUBE_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" || $$2 == "k8s.io/kubernetes" { print $$NF; exit }' test/tools/kube-apiserver/go.mod)
+KUBE_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" || $$2 == "k8s.io/kubernetes" { print $$NF; exit }' test/tools/kubernetes/go.mod)
 KUBE_VERSION_PKG := k8s.io/component-base/version
 KUBE_LDFLAGS := -X $(KUBE_VERSION_PKG).gitVersion=$(KUBE_VERSION) -X $(KUBE_VERSION_PKG).gitTreeState=clean \
 	-X $(KUBE_VERSION_PKG).gitMajor=$(word 1,$(subst ., ,$(KUBE_VERSION:v%=%))) -X $(KUBE_VERSION_PKG).gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION:v%=%)))
 
-$(LOCALBIN)/kube-apiserver: test/tools/kube-apiserver/go.mod test/tools/kube-apiserver/go.sum | $(LOCALBIN)
-	cd test/tools/kube-apiserver && go build -ldflags '$(KUBE_LDFLAGS)' -o $(abspath $@) k8s.io/kubernetes/cmd/kube-apiserver
-	touch $@
+# The Kubernetes binaries are built in ONE go build call so that they share the build cache: the
+# API server for envtest, and the rest for the real node (test/node).
+KUBE_BINS := kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl
+KUBE_BIN_PATHS := $(addprefix $(LOCALBIN)/,$(KUBE_BINS))
+$(KUBE_BIN_PATHS) &: test/tools/kubernetes/go.mod test/tools/kubernetes/go.sum | $(LOCALBIN)
+	@echo "building $(KUBE_BINS) $(KUBE_VERSION) from source (cold: about 8-12 minutes on 2 cores)"
+	cd test/tools/kubernetes && go build -ldflags '$(KUBE_LDFLAGS)' -o $(abspath $(LOCALBIN))/ $(addprefix k8s.io/kubernetes/cmd/,$(KUBE_BINS))
+	touch $(KUBE_BIN_PATHS)
 
 $(LOCALBIN)/etcd: test/tools/etcd/go.mod test/tools/etcd/go.sum | $(LOCALBIN)
 	cd test/tools/etcd && go build -o $(abspath $@) go.etcd.io/etcd/server/v3
 	touch $@
+
+# The real node (test/node): containerd, its runc shim and ctr; runc with seccomp (cgo,
+# libseccomp-dev); the CNI plugins into bin/cni. Each from a pinned module in test/tools.
+CONTAINERD_VERSION := $(shell awk '$$1 == "require" && $$2 == "github.com/containerd/containerd/v2" { print $$3 }' test/tools/containerd/go.mod)
+RUNC_VERSION := $(shell awk '$$1 == "require" && $$2 == "github.com/opencontainers/runc" { print $$3 }' test/tools/runc/go.mod)
+CONTAINERD_BINS := $(addprefix $(LOCALBIN)/,containerd containerd-shim-runc-v2 ctr)
+CNI_PLUGINS := bridge host-local loopback portmap
+CNI_BINS := $(addprefix $(LOCALBIN)/cni/,$(CNI_PLUGINS))
+NODE_BINS := $(KUBE_BIN_PATHS) $(LOCALBIN)/etcd $(CONTAINERD_BINS) $(LOCALBIN)/runc $(CNI_BINS)
+
+.PHONY: node-bins
+node-bins: $(NODE_BINS) ## Build every binary of the real node from source into bin/ (cold: tens of minutes on 2 cores).
+
+$(CONTAINERD_BINS) &: test/tools/containerd/go.mod test/tools/containerd/go.sum | $(LOCALBIN)
+	@echo "building containerd $(CONTAINERD_VERSION), its runc shim and ctr from source"
+	cd test/tools/containerd && CGO_ENABLED=0 go build -tags 'no_btrfs no_devmapper' \
+		-ldflags '-X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_VERSION)' \
+		-o $(abspath $(LOCALBIN))/ $(addprefix github.com/containerd/containerd/v2/cmd/,containerd containerd-shim-runc-v2 ctr)
+	touch $(CONTAINERD_BINS)
+
+$(LOCALBIN)/runc: test/tools/runc/go.mod test/tools/runc/go.sum | $(LOCALBIN)
+	@echo "building runc $(RUNC_VERSION) from source (cgo, seccomp)"
+	cd test/tools/runc && CGO_ENABLED=1 go build -tags seccomp -ldflags '-X main.version=$(RUNC_VERSION:v%=%)' \
+		-o $(abspath $@) github.com/opencontainers/runc
+	touch $@
+
+$(CNI_BINS) &: test/tools/cni/go.mod test/tools/cni/go.sum | $(LOCALBIN)
+	@echo "building the CNI plugins $(CNI_PLUGINS) from source"
+	mkdir -p $(LOCALBIN)/cni
+	cd test/tools/cni && CGO_ENABLED=0 go build -o $(abspath $(LOCALBIN))/cni/ \
+		github.com/containernetworking/plugins/plugins/main/bridge github.com/containernetworking/plugins/plugins/ipam/host-local \
+		github.com/containernetworking/plugins/plugins/main/loopback github.com/containernetworking/plugins/plugins/meta/portmap
+	touch $(CNI_BINS)
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint into bin/ if missing.
