@@ -68,6 +68,9 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) > 0 && args[0] == "events" {
 		return runEvents(args[1:], stdout)
 	}
+	if len(args) > 0 && args[0] == "selfcheck" {
+		return runSelfCheck(args[1:], stdout)
+	}
 	fs := flag.NewFlagSet("capture", flag.ContinueOnError)
 	var o options
 	fs.StringVar(&o.configPath, "config", "", "Capture config rendered by the webhook (JSON). Without it, every protocol on its standard ports.")

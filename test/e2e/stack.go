@@ -1,73 +1,82 @@
-// Package e2e runs the whole path with real parts, except the kubelet and the container runtime:
-// a real kube-apiserver and etcd with the webhook binary (built-in certificates) admit annotated
-// pods; podrun starts each stored pod's capture sidecar exactly as rendered, as a local process
-// in a network namespace that plays the pod; real clients there talk to real MariaDB,
-// PostgreSQL, Redis, nginx and dnsmasq in the peer namespace; and the events land in kfake, a
-// Kafka-protocol broker in the peer namespace, where kcat and a franz-go consumer read them.
+// Package e2e runs the product as users run it, on a real node (test/node): helm installs the
+// chart with our images imported into the node's containerd; the kubelet runs the webhook's
+// Deployment under the chart's security context, and runs the annotated Deployment's and Job's
+// pods with the sidecar the webhook injected; their application container (./app, a small static
+// client) talks to real MariaDB, PostgreSQL, Redis, nginx and dnsmasq on the node's address; and
+// the events land in kfake, a Kafka-protocol broker on the node's address, where kcat and a
+// franz-go consumer read them.
 package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	batchv1 "k8s.io/api/batch/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/audit-io/wire-audit/internal/testenv"
-	"github.com/audit-io/wire-audit/test/cluster"
 	"github.com/audit-io/wire-audit/test/gobuild"
 	"github.com/audit-io/wire-audit/test/kafkatest"
-	"github.com/audit-io/wire-audit/test/podrun"
+	"github.com/audit-io/wire-audit/test/node"
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
-// Image is the capture image in the cluster defaults the test writes; podrun runs the freshly
-// built cmd/capture in its place.
-const Image = "ghcr.io/audit-io/wire-audit-capture:e2e"
+// Names of the installation and of the audited workloads.
+const (
+	Release   = "wa"
+	System    = "wire-audit-system"
+	Namespace = "shop"
+	// AppImage is the application image the test builds from ./app.
+	AppImage = "wire-audit.test/app:e2e"
+)
 
-// Namespace is where the audited pods are created, at Pod Security level privileged.
-const Namespace = "shop"
+// images are the tarballs `make images` writes, as users load them.
+var images = []string{"bin/images/webhook.tar", "bin/images/capture.tar"}
 
-// stack is everything a test or benchmark shares: one control plane with the webhook, one
-// pair of network namespaces (pods take turns in the pod end), kfake in the peer namespace.
+// stack is what the tests of this package share: one node with the chart installed, the
+// servers and kfake on the node's address, and a consumer of the topic.
 type stack struct {
-	cluster    *cluster.Cluster
-	pair       *realnet.Pair
-	broker     string // host:port of kfake, reachable from the pod namespace
-	captureBin string
-	entrypoint []string
-	records    *consumer
+	root    string
+	node    *node.Node
+	pair    *realnet.Pair
+	servers *servers
+	broker  string
+	records *consumer
+	// webhookImage and captureImage are the references in the tarballs; captureEntrypoint is
+	// the capture image's ENTRYPOINT, where `capture selfcheck` is exec'd.
+	webhookImage, captureImage string
+	captureEntrypoint          []string
 }
 
-// defaultsYAML are the cluster defaults: every protocol on the port its realnet server uses,
-// Kafka at the kfake broker in the peer namespace, native sidecars.
-const defaultsYAML = `sidecar:
-  image: %s
-  imagePullPolicy: IfNotPresent
-  mode: native
-  healthPort: 15099
-capture:
-  protocols:
-    mysql: [3306]
-    pgsql: [5432]
-    redis: [6379]
-    http: [80]
-    dns: [53]
-  flows: true
-kafka:
-  brokers: [%q]
-  topic: %s
-`
+// shared is started by the first test that needs it and stopped by TestMain.
+var (
+	sharedOnce sync.Once
+	shared     *stack
+	sharedStop []func()
+)
+
+// lifetime is a testing.TB-like owner of what the shared stack starts: its cleanups run at the
+// end of TestMain, not at the end of the first test.
+type lifetime struct {
+	testing.TB
+}
+
+func (l lifetime) Cleanup(f func()) { sharedStop = append(sharedStop, f) }
 
 func repoRoot(tb testing.TB) string {
 	tb.Helper()
@@ -78,135 +87,156 @@ func repoRoot(tb testing.TB) string {
 	return root
 }
 
-// newStack starts the control plane and the webhook (in the background, as they take longest),
-// the network namespaces, kfake and the capture binary.
-func newStack(tb testing.TB) *stack {
+// getStack returns the shared stack, starting it on first use.
+func getStack(tb testing.TB) *stack {
 	tb.Helper()
-	for _, tool := range []string{"setpriv", "kcat", "ip"} {
+	root := repoRoot(tb)
+	node.Require(tb, root)
+	for _, tool := range []string{"kcat", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Missing(tb, "e2e: %s is not installed (.ci/run installs it)", tool)
+			testenv.Missing(tb, "e2e: %s is not installed (hack/ensure-packages.sh all installs it)", tool)
 		}
 	}
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		testenv.Missing(tb, "e2e: KUBEBUILDER_ASSETS is not set: run `make envtest`, then KUBEBUILDER_ASSETS=$PWD/bin (make test does both)")
+	for _, f := range append([]string{"bin/helm"}, images...) {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			testenv.Missing(tb, "e2e: %s is missing: run `make images helm` (make test does)", f)
+		}
 	}
-	root := repoRoot(tb)
-	// The image's ENTRYPOINT is what the kubelet runs when the container has no command.
-	ep, err := podrun.DockerfileEntrypoint(filepath.Join(root, "cmd", "capture", "Dockerfile"))
+	// A failure while starting ends the first test; the later ones fail at once.
+	sharedOnce.Do(func() { shared = startStack(lifetime{tb}, root) })
+	if shared == nil {
+		tb.Fatal("e2e: the shared node failed to start (see the first test that ran)")
+	}
+	return shared
+}
+
+// startStack starts the node with the images, the servers and kfake on its address, and
+// installs the chart.
+func startStack(tb testing.TB, root string) *stack {
+	s := &stack{root: root}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var tars []string
+	for _, img := range images {
+		tars = append(tars, filepath.Join(root, img))
+	}
+	var err error
+	if s.webhookImage, _, err = imageInfo(tars[0]); err != nil {
+		tb.Fatal(err)
+	}
+	if s.captureImage, s.captureEntrypoint, err = imageInfo(tars[1]); err != nil {
+		tb.Fatal(err)
+	}
+	appTar, err := buildApp(ctx, root, tb.TempDir())
 	if err != nil {
-		tb.Fatalf("the capture image's entrypoint: %v", err)
+		tb.Fatal(err)
 	}
-	s := &stack{pair: realnet.NewPair(tb), entrypoint: ep}
-	kc := kafkatest.Start(tb, kfake.ListenFn(func(network, _ string) (ln net.Listener, err error) {
-		return s.pair.Listen(s.pair.PeerNS, network, net.JoinHostPort(s.pair.PeerIP.String(), "0"))
+	tars = append(tars, appTar)
+	logs := os.Getenv("E2E_NODE_LOGS") // a directory that keeps the components' logs
+	s.node, err = node.Start(ctx, node.Options{RepoRoot: root, Images: tars, Log: tlog{tb}, KeepLogs: logs})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.node.Stop)
+	s.pair = realnet.HostPair(tb, node.NodeIP, node.NodeIP6, node.PodGateway, netip.MustParseAddr("fd00:235::1"))
+	s.servers = startServers(tb, s.pair)
+	kc := kafkatest.Start(tb, kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+		return net.Listen(network, net.JoinHostPort(node.NodeIP.String(), "0"))
 	}))
 	s.broker = kc.ListenAddrs()[0]
-	defaults := filepath.Join(tb.TempDir(), "defaults.yaml")
-	if err := os.WriteFile(defaults, fmt.Appendf(nil, defaultsYAML, Image, s.broker, kafkatest.Topic), 0o600); err != nil {
+	s.records = startConsumer(tb, s.broker)
+	s.helmInstall(ctx, tb)
+	if err := s.waitDeploymentReady(ctx, System, Release+"-wire-audit-webhook", 2, 3*time.Minute); err != nil {
+		tb.Fatalf("%v\n%s", err, s.describe(ctx, System))
+	}
+	if _, err := s.node.Clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: Namespace, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"},
+	}}, metav1.CreateOptions{}); err != nil {
 		tb.Fatal(err)
 	}
-	type started struct {
-		c   *cluster.Cluster
-		err error
-	}
-	cc := make(chan started, 1)
-	go func() {
-		c, err := cluster.Start(cluster.Options{RepoRoot: root, ConfigFile: defaults})
-		cc <- started{c, err}
-	}()
-	bin, buildErr := gobuild.Capture(tb.Context(), root, tb.TempDir())
-	st := <-cc
-	if st.err != nil {
-		tb.Fatalf("start the control plane and the webhook: %v", st.err)
-	}
-	s.cluster = st.c
-	tb.Cleanup(s.cluster.Stop)
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	s.captureBin = bin
-	ctx := context.Background()
-	if err := s.cluster.Namespace(ctx, Namespace, map[string]string{
-		"pod-security.kubernetes.io/enforce": "privileged",
-	}); err != nil {
-		tb.Fatal(err)
-	}
-	s.records = startConsumer(tb, s.pair, s.broker)
 	return s
 }
 
-// annotations are the pod template's: capture on, everything else from the cluster defaults.
-var annotations = map[string]string{"audit.io/capture": "true"}
-
-// appContainer stands for the application; it never runs here.
-var appContainer = corev1.Container{Name: "app", Image: "registry.example/shop/orders:1.0"}
-
-// createPlainPod creates an annotated pod with labels on node nodeName and returns it as stored.
-func (s *stack) createPlainPod(ctx context.Context, name, nodeName string) (*corev1.Pod, error) {
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace, Annotations: annotations,
-			Labels: map[string]string{"app": "orders", "tier": "backend"}},
-		Spec: corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{appContainer}},
+// helmInstall installs the chart as a user would: the built-in certificates, our images as
+// imported (never pulled), Kafka at kfake.
+func (s *stack) helmInstall(ctx context.Context, tb testing.TB) {
+	repo, tag, _ := strings.Cut(s.webhookImage[strings.LastIndex(s.webhookImage, "/")+1:], ":")
+	repo = s.webhookImage[:strings.LastIndex(s.webhookImage, "/")+1] + repo
+	args := []string{"install", Release, filepath.Join(s.root, "charts", "wire-audit"),
+		"--kubeconfig", s.node.Kubeconfig, "--namespace", System, "--create-namespace",
+		"--set", "image.repository=" + repo, "--set", "image.tag=" + tag, "--set", "image.pullPolicy=Never",
+		"--set", "sidecar.image=" + s.captureImage, "--set", "sidecar.imagePullPolicy=Never",
+		"--set", "kafka.brokers={" + s.broker + "}", "--set", "kafka.topic=" + kafkatest.Topic,
+		"--set", "capture.protocols.http={80}",
+		"--wait", "--timeout", "3m"}
+	cmd := exec.CommandContext(ctx, filepath.Join(s.root, "bin", "helm"), args...)
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("helm %s: %v\n%s\n%s", strings.Join(args, " "), err, out, s.describe(ctx, System))
 	}
-	return s.cluster.Clients.CoreV1().Pods(Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	tb.Logf("helm install: %.1fs", time.Since(start).Seconds())
 }
 
-// createJob creates a batch/v1 Job whose template is annotated. No Job controller runs in
-// envtest, so it creates no pod; see createJobPod.
-func (s *stack) createJob(ctx context.Context, name string) (*batchv1.Job, error) {
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace},
-		Spec: batchv1.JobSpec{
-			BackoffLimit: new(int32(0)),
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Annotations: annotations, Labels: map[string]string{"app": "migrate"}},
-				Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{appContainer}},
-			},
-		},
+func (s *stack) waitDeploymentReady(ctx context.Context, ns, name string, replicas int32, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		d, err := s.node.Clients.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err == nil && d.Status.ReadyReplicas >= replicas && d.Status.UpdatedReplicas >= replicas &&
+			d.Status.ObservedGeneration >= d.Generation {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("deployment %s/%s not %d ready replicas after %s: %v %+v", ns, name, replicas, timeout, err, statusOf(d))
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	return s.cluster.Clients.BatchV1().Jobs(Namespace).Create(ctx, job, metav1.CreateOptions{})
 }
 
-// createJobPod creates the pod the Job controller would: from the stored Job's template (to
-// which the API server added the job-name and controller-uid labels), with generateName and a
-// controller ownerReference, then scheduled on nodeName.
-func (s *stack) createJobPod(ctx context.Context, job *batchv1.Job, nodeName string) (*corev1.Pod, error) {
-	tmpl := job.Spec.Template.DeepCopy()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: job.Name + "-",
-			Namespace:    job.Namespace,
-			Labels:       tmpl.Labels,
-			Annotations:  tmpl.Annotations,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job,
-				batchv1.SchemeGroupVersion.WithKind("Job"))},
-		},
-		Spec: tmpl.Spec,
+func statusOf(d *appsv1.Deployment) any {
+	if d == nil {
+		return nil
 	}
-	pod.Spec.NodeName = nodeName
-	return s.cluster.Clients.CoreV1().Pods(Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	return d.Status
 }
 
-// resolve reads the pod back from the API server and resolves its sidecar with podrun.
-func (s *stack) resolve(ctx context.Context, tb testing.TB, name string) (*corev1.Pod, *podrun.Sidecar) {
-	tb.Helper()
-	pod, err := s.cluster.Clients.CoreV1().Pods(Namespace).Get(ctx, name, metav1.GetOptions{})
+// describe is what kubectl shows of ns's pods and events, for failure messages.
+func (s *stack) describe(ctx context.Context, ns string) string {
+	out, _ := s.node.Kubectl(ctx, "-n", ns, "get", "pods,events", "-o", "wide")
+	return out
+}
+
+// imageInfo reads a tarball's reference and ENTRYPOINT.
+func imageInfo(path string) (ref string, entrypoint []string, err error) {
+	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(path) })
+	if err != nil || len(m) != 1 || len(m[0].RepoTags) != 1 {
+		return "", nil, fmt.Errorf("e2e: %s: want one image with one tag (make images): %v", path, err)
+	}
+	img, err := tarball.ImageFromPath(path, nil)
 	if err != nil {
-		tb.Fatal(err)
+		return "", nil, err
 	}
-	if _, ok := pod.Annotations["audit.io/status"]; !ok {
-		tb.Fatalf("stored pod %s has no audit.io/status: the webhook did not inject it (annotations %v)", name, pod.Annotations)
-	}
-	sc, err := podrun.Resolve(pod, podrun.Options{
-		Binaries:   map[string]string{Image: s.captureBin},
-		Entrypoint: s.entrypoint,
-		Dir:        tb.TempDir(),
-		PodIP:      s.pair.PodIP.String(),
-	})
+	cfg, err := img.ConfigFile()
 	if err != nil {
-		tb.Fatalf("resolve the sidecar of %s: %v", name, err)
+		return "", nil, err
 	}
-	return pod, sc
+	return m[0].RepoTags[0], cfg.Config.Entrypoint, nil
+}
+
+// buildApp builds ./app static and its image.
+func buildApp(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "app")
+	if err := gobuild.Go(ctx, root, "./test/e2e/app", bin, []string{"CGO_ENABLED=0"}, "-trimpath", "-ldflags=-s -w"); err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "app.tar")
+	return out, node.BinaryImage(bin, AppImage, out)
+}
+
+type tlog struct{ testing.TB }
+
+func (l tlog) Write(p []byte) (int, error) {
+	l.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // observed is a record and when the consumer saw it.
@@ -215,24 +245,17 @@ type observed struct {
 	rec *kgo.Record
 }
 
-// consumer reads the topic from the start in the peer namespace for as long as the test runs,
-// and notes when each record arrived.
+// consumer reads the topic from the start for as long as the stack runs, and notes when each
+// record arrived.
 type consumer struct {
 	mu   sync.Mutex
 	recs []observed
 	more chan struct{} // closed and replaced on every arrival
 }
 
-func startConsumer(tb testing.TB, pair *realnet.Pair, broker string) *consumer {
+func startConsumer(tb testing.TB, broker string) *consumer {
 	tb.Helper()
-	dial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		err = realnet.InNS(pair.PeerNS, func() error {
-			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(kafkatest.Topic), kgo.Dialer(dial),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(kafkatest.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
 	if err != nil {
 		tb.Fatalf("kafka consumer: %v", err)
@@ -286,4 +309,16 @@ func (c *consumer) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.recs)
+}
+
+// forPod matches the records of the pod named name.
+func forPod(name string) func(*kgo.Record) bool {
+	return func(r *kgo.Record) bool {
+		var ev struct {
+			Kubernetes struct {
+				Pod struct{ Name string } `json:"pod"`
+			} `json:"kubernetes"`
+		}
+		return json.Unmarshal(r.Value, &ev) == nil && ev.Kubernetes.Pod.Name == name
+	}
 }

@@ -18,13 +18,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// createBridge makes an empty bridge that carries addr, and brings it up.
-func createBridge(name string, addr netip.Prefix) error {
-	for _, args := range [][]string{
-		{"link", "add", name, "type", "bridge"},
-		{"addr", "add", addr.String(), "dev", name},
-		{"link", "set", name, "up"},
-	} {
+// createBridge makes an empty bridge that carries addr (and addr6, when valid, usable at once),
+// and brings it up.
+func createBridge(name string, addr, addr6 netip.Prefix) error {
+	cmds := [][]string{{"link", "add", name, "type", "bridge"}, {"addr", "add", addr.String(), "dev", name}}
+	if addr6.IsValid() {
+		cmds = append(cmds, []string{"addr", "add", addr6.String(), "dev", name, "nodad"})
+	}
+	for _, args := range append(cmds, []string{"link", "set", name, "up"}) {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("node: ip %s: %w: %s", strings.Join(args, " "), err, out)
 		}

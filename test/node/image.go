@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-		"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 

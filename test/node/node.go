@@ -38,6 +38,8 @@ import (
 var (
 	// NodeIP is the node's InternalIP, where its servers and the API server listen.
 	NodeIP = netip.MustParseAddr("10.234.0.1")
+	// NodeIP6 is the node's IPv6 address, for servers that listen on both families.
+	NodeIP6 = netip.MustParseAddr("fd00:234::1")
 	// NodeNet is the range routed to the node from the pods.
 	NodeNet = netip.MustParsePrefix("10.234.0.0/24")
 	// PodCIDR is where pods get their addresses; PodGateway is the bridge's own address.
@@ -96,7 +98,7 @@ type ports struct {
 
 type paths struct {
 	pki, containerdSock, containerdConf, kubeletConf, proxyConf, cniConf, logs string
-	admin, kubeletKC, cmKC, schedKC, proxyKC                                 string
+	admin, kubeletKC, cmKC, schedKC, proxyKC                                   string
 }
 
 // steps is the number of steps Start reports.
@@ -165,12 +167,12 @@ func (n *Node) setUpHost() error {
 	if err := n.st.save(); err != nil {
 		return err
 	}
-	if err := createBridge(n.st.NodeBridge, netip.PrefixFrom(NodeIP, NodeNet.Bits())); err != nil {
+	if err := createBridge(n.st.NodeBridge, netip.PrefixFrom(NodeIP, NodeNet.Bits()), netip.PrefixFrom(NodeIP6, 64)); err != nil {
 		return err
 	}
 	// The pod bridge is made by the CNI bridge plugin at the first pod; making it here, with
 	// the gateway address, lets Stop find and remove it by name either way.
-	if err := createBridge(n.st.PodBridge, netip.PrefixFrom(PodGateway, PodCIDR.Bits())); err != nil {
+	if err := createBridge(n.st.PodBridge, netip.PrefixFrom(PodGateway, PodCIDR.Bits()), netip.Prefix{}); err != nil {
 		return err
 	}
 	if err := createCgroupRoot(n.Host, n.st.CgroupRoot); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -177,4 +178,20 @@ func disableDAD() error {
 		}
 	}
 	return nil
+}
+
+// HostPair is a Pair whose "pod" and "peer" are both this process's own network namespace,
+// under a name of its own in /run/netns, so that the servers of this package listen on peer
+// and peer6, addresses of this host (a test node's address, say), for clients in the ranges of
+// pod and pod6 (PostgreSQL admits pod/24 and pod6/64). Nothing is created but the name, which
+// a Cleanup removes; the namespace itself stays, since this process lives in it.
+func HostPair(t TB, peer, peer6, pod, pod6 netip.Addr) *Pair {
+	t.Helper()
+	requireRoot(t)
+	p := &Pair{PodIP: pod, PodIP6: pod6, PeerIP: peer, PeerIP6: peer6, ip: lookPath(t, "ip")}
+	p.PodNS = fmt.Sprintf("realnet-%d-%d-host", os.Getpid(), pairSeq.Add(1))
+	p.PeerNS = p.PodNS
+	p.mustIP(t, "netns", "attach", p.PodNS, strconv.Itoa(os.Getpid()))
+	t.Cleanup(func() { _ = exec.Command(p.ip, "netns", "delete", p.PodNS).Run() })
+	return p
 }
