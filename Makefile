@@ -61,7 +61,7 @@ demo-packages:
 	hack/ensure-packages.sh demo
 
 .PHONY: test
-test: envtest kustomize helm ## Run go vet, then all tests against a real kube-apiserver and etcd (TEST_ARGS adds flags).
+test: envtest node-bins kustomize helm ## Run go vet, then all tests: a real kube-apiserver and etcd, and a real node (TEST_ARGS adds flags).
 	go vet ./...
 	go test ./... -count=1 $(TEST_ARGS)
 
@@ -194,6 +194,10 @@ NODE_BINS := $(KUBE_BIN_PATHS) $(LOCALBIN)/etcd $(CONTAINERD_BINS) $(LOCALBIN)/r
 
 .PHONY: node-bins
 node-bins: $(NODE_BINS) ## Build every binary of the real node from source into bin/ (cold: tens of minutes on 2 cores).
+
+.PHONY: node
+node: node-bins ## Start a real single-node cluster (as root) and keep it until Ctrl-C; prints its KUBECONFIG.
+	go run ./test/node/cmd/node -repo .
 
 $(CONTAINERD_BINS) &: test/tools/containerd/go.mod test/tools/containerd/go.sum | $(LOCALBIN)
 	@echo "building containerd $(CONTAINERD_VERSION), its runc shim and ctr from source"

@@ -19,6 +19,12 @@ DEMO_PACKAGES=(
 	dnsmasq:dnsmasq-base dig:bind9-dnsutils
 	redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools
 	'/usr/sbin/nginx:nginx' curl:curl
+	# The real node (test/node): kube-proxy, the kubelet and portmap program iptables; kube-proxy
+	# uses conntrack; runc builds with libseccomp through pkg-config (make node-bins); the images
+	# carry Debian's CA certificates and time zones.
+	iptables:iptables ip6tables:iptables conntrack:conntrack pkg-config:pkg-config
+	'/usr/include/seccomp.h:libseccomp-dev' '/etc/ssl/certs/ca-certificates.crt:ca-certificates'
+	'/usr/share/zoneinfo/UTC:tzdata'
 )
 # The capture tests use tcpdump and tshark as independent oracles; kcat is an independent Kafka
 # consumer.
