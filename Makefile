@@ -66,7 +66,7 @@ test: envtest node-bins kustomize helm ## Run go vet, then all tests: a real kub
 	go test ./... -count=1 $(TEST_ARGS)
 
 .PHONY: bench
-bench: envtest load-pcaps ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation (BENCH_ARGS adds flags).
+bench: envtest node-bins helm load-pcaps ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation (BENCH_ARGS adds flags).
 	go test $$(go list ./... | grep -v -e /test/integration -e /test/capturebench -e /test/e2e -e /capture/export/kafka) -run '^$$' -bench . -benchmem $(BENCH_ARGS)
 	@# Kafka export to a kfake process: 300k events through the exporter and through a bare kafka-go Writer (overhead ratio), then enqueue-to-ack percentiles at 10k events/s for 3 s.
 	go test ./capture/export/kafka -run '^$$' -bench Throughput -benchtime 300000x $(BENCH_ARGS)
@@ -80,7 +80,9 @@ bench: envtest load-pcaps ## Run the benchmarks: unit benchmarks with allocation
 	@# Forced rotation to the new certificate in a TLS handshake: 20 serving rotations, 3 CA rotations.
 	go test ./test/integration -run '^$$' -bench 'ForcedRotation/serving' -benchtime 20x $(BENCH_ARGS)
 	go test ./test/integration -run '^$$' -bench 'ForcedRotation/ca' -benchtime 3x $(BENCH_ARGS)
-	@# End to end: pod Create call to its first event in Kafka (webhook, sidecar started as rendered, one curl), 20 pods.
+	@# The real node: built binaries to a Ready node, and its idle memory, 3 times.
+	go test ./test/node -run '^$$' -bench NodeStart -benchtime 3x $(BENCH_ARGS)
+	@# End to end on the real node: pod Create call to the sidecar started and to its first event in Kafka, 20 pods.
 	go test ./test/e2e -run '^$$' -bench CreateToFirstEvent -benchtime 20x $(BENCH_ARGS)
 
 # Captures of sustained real load (pgbench, mariadb-slap, redis-benchmark, curl, DNS lookups) for

@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -297,4 +298,38 @@ func restConfig(kubeconfigPath string) (*rest.Config, error) {
 	}
 	cfg.QPS, cfg.Burst = 500, 1000
 	return cfg, nil
+}
+
+// RSS is the resident memory of the node's processes, by component, in bytes: the ones Start
+// ran, and "shims" for containerd's shims and what runs in the pods (by cgroup).
+func (n *Node) RSS() map[string]uint64 {
+	out := map[string]uint64{}
+	seen := map[int]bool{}
+	for _, p := range n.procs {
+		if !p.exited() {
+			seen[p.cmd.Process.Pid] = true
+			out[p.name] += rssOf(p.cmd.Process.Pid)
+		}
+	}
+	for _, pid := range append(pidsMentioning(n.st.Dir), cgroupPIDs(n.Host, n.st.CgroupRoot)...) {
+		if !seen[pid] {
+			seen[pid] = true
+			out["shims and pods"] += rssOf(pid)
+		}
+	}
+	return out
+}
+
+func rssOf(pid int) uint64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }

@@ -23,7 +23,7 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 	return a
 }
 
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
