@@ -236,10 +236,18 @@ func (n *Node) ImportImage(ctx context.Context, tarball string) error {
 // cgroups, iptables chains and the state directory. It is safe to call more than once.
 func (n *Node) Stop() {
 	n.stopped.Do(func() {
-		// The kubelet first, so it does not restart containers; then the control plane.
+		// The kubelet first, so it does not restart containers; then the rest together (the
+		// state is thrown away, so nothing needs an orderly shutdown).
+		var wg sync.WaitGroup
 		for i := len(n.procs) - 1; i >= 0; i-- {
-			n.procs[i].stop(5 * time.Second)
+			p := n.procs[i]
+			if p.name == "kubelet" {
+				p.stop(3 * time.Second)
+				continue
+			}
+			wg.Go(func() { p.stop(3 * time.Second) })
 		}
+		wg.Wait()
 		if n.st != nil {
 			if n.opts.KeepLogs != "" {
 				_ = copyDir(n.paths.logs, n.opts.KeepLogs)

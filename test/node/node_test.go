@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,4 +89,43 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+// TestStartFailsClean: a Start that fails midway (an image tarball that does not exist, after
+// the bridges, cgroups, containerd and the API server are up) returns the error and leaves
+// nothing behind.
+func TestStartFailsClean(t *testing.T) {
+	node.Require(t, repoRoot(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	missing := filepath.Join(t.TempDir(), "missing.tar")
+	n, err := node.Start(ctx, node.Options{RepoRoot: repoRoot(t), Images: []string{missing}})
+	if err == nil {
+		n.Stop()
+		t.Fatal("Start with a missing image tarball succeeded")
+	}
+	if !strings.Contains(err.Error(), missing) {
+		t.Errorf("the error does not name the tarball: %v", err)
+	}
+	if left := node.Leftovers(); len(left) > 0 {
+		t.Errorf("left behind after a failed Start: %v", left)
+	}
+}
+
+// TestPreflightNamesWhatIsMissing: a bin directory without the node's binaries is refused with
+// each missing file named and the command that builds it.
+func TestPreflightNamesWhatIsMissing(t *testing.T) {
+	node.Require(t, repoRoot(t))
+	_, err := node.Preflight(t.TempDir())
+	if err == nil {
+		t.Fatal("Preflight accepted an empty bin directory")
+	}
+	for _, b := range node.Binaries {
+		if !strings.Contains(err.Error(), b+" is missing") {
+			t.Errorf("the error does not name %s: %v", b, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "make node-bins") {
+		t.Errorf("the error does not say how to build them: %v", err)
+	}
 }
