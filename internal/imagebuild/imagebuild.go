@@ -54,7 +54,8 @@ const (
 	HostZoneinfo       = "/usr/share/zoneinfo"
 )
 
-// passwd and group are distroless static's, byte for byte.
+// passwd and group list the users and groups distroless static has (root, nobody, nonroot
+// 65532; tty, staff), written from its definition, not copied from its image.
 const (
 	passwd = "root:x:0:0:root:/root:/sbin/nologin\n" +
 		"nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n" +

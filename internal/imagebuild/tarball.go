@@ -100,6 +100,8 @@ func writeArchive(w io.Writer, img v1.Image, t name.Tag) error {
 	if err := add(blob(desc.Digest), raw); err != nil {
 		return err
 	}
+	// go-containerregistry fills artifactType with the config's type; an image has none.
+	desc.ArtifactType = ""
 	desc.Annotations = map[string]string{
 		// containerd names the imported image by this; Docker writes it the same way.
 		"io.containerd.image.name":          containerdName(t),

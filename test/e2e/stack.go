@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/audit-io/wire-audit/internal/imagebuild"
 	"github.com/audit-io/wire-audit/internal/testenv"
 	"github.com/audit-io/wire-audit/test/cluster"
 	"github.com/audit-io/wire-audit/test/gobuild"
@@ -91,12 +92,9 @@ func newStack(tb testing.TB) *stack {
 		testenv.Missing(tb, "e2e: KUBEBUILDER_ASSETS is not set: run `make envtest`, then KUBEBUILDER_ASSETS=$PWD/bin (make test does both)")
 	}
 	root := repoRoot(tb)
-	// The image's ENTRYPOINT is what the kubelet runs when the container has no command.
-	ep, err := podrun.DockerfileEntrypoint(filepath.Join(root, "cmd", "capture", "Dockerfile"))
-	if err != nil {
-		tb.Fatalf("the capture image's entrypoint: %v", err)
-	}
-	s := &stack{pair: realnet.NewPair(tb), entrypoint: ep}
+	// The image's ENTRYPOINT is what the kubelet runs when the container has no command; make
+	// images writes this one into the capture image's config.
+	s := &stack{pair: realnet.NewPair(tb), entrypoint: imagebuild.Capture.Entrypoint}
 	kc := kafkatest.Start(tb, kfake.ListenFn(func(network, _ string) (ln net.Listener, err error) {
 		return s.pair.Listen(s.pair.PeerNS, network, net.JoinHostPort(s.pair.PeerIP.String(), "0"))
 	}))
