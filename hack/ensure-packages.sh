@@ -6,8 +6,8 @@
 #   hack/ensure-packages.sh [--check] [demo|all]
 #
 # demo: what `make demo` runs (ip, setpriv, the five servers and their clients). all (default):
-# demo plus the tests' oracles (tcpdump, tshark, kcat). --check installs nothing: it prints
-# what is missing and exits 1 if anything is.
+# demo plus the tests' oracles (tcpdump, tshark, kcat) and what make images reads. --check
+# installs nothing: it prints what is missing and exits 1 if anything is.
 set -euo pipefail
 
 # CMD:PACKAGE pairs. CMD is a command on PATH, or an absolute path pattern (PostgreSQL's server
@@ -28,7 +28,9 @@ DEMO_PACKAGES=(
 )
 # The capture tests use tcpdump and tshark as independent oracles; kcat is an independent Kafka
 # consumer.
-TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark kcat:kcat)
+# make images (and test/images) takes the images' CA bundle and zoneinfo from these two.
+TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark kcat:kcat
+	/etc/ssl/certs/ca-certificates.crt:ca-certificates /usr/share/zoneinfo/UTC:tzdata)
 
 # missing_packages CMD:PACKAGE... prints "PACKAGE (CMD)" for each CMD that is absent.
 missing_packages() {

@@ -129,7 +129,7 @@ func (c *Cluster) startWebhook(opts Options, log io.Writer) error {
 	if c.tmp, err = os.MkdirTemp("", "wire-audit-cluster-"); err != nil {
 		return err
 	}
-	// Built as cmd/webhook/Dockerfile builds it, so the tests run what the image ships.
+	// Built without cgo, as make build builds it for the image, so the tests run what ships.
 	if c.Binary, err = gobuild.Webhook(context.Background(), opts.RepoRoot, c.tmp); err != nil {
 		return err
 	}

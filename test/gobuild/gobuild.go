@@ -1,6 +1,6 @@
 // Package gobuild builds this repository's binaries for tests, benchmarks and the demo, so that
-// each binary is built one way everywhere: the webhook as cmd/webhook/Dockerfile builds it, the
-// capture sidecar with cgo, which gopacket's afpacket needs.
+// each binary is built one way everywhere: the webhook without cgo, as `make build` builds it for
+// its image, the capture sidecar with cgo, which gopacket's afpacket needs.
 package gobuild
 
 import (

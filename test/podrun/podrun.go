@@ -30,13 +30,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/audit-io/wire-audit/internal/imagebuild"
 	"github.com/audit-io/wire-audit/webhook"
 )
 
-// DefaultEntrypoint is the capture image's ENTRYPOINT when Options.Entrypoint is empty: the
-// exec form `ENTRYPOINT ["/capture"]` of cmd/capture/Dockerfile. DockerfileEntrypoint reads it
-// from the file instead.
-var DefaultEntrypoint = []string{"/capture"}
+// DefaultEntrypoint is the capture image's ENTRYPOINT when Options.Entrypoint is empty, as
+// make images writes it into the image's config.
+var DefaultEntrypoint = imagebuild.Capture.Entrypoint
 
 // Options configure Resolve.
 type Options struct {
@@ -315,31 +315,4 @@ func notApplied(pod *corev1.Pod, c *corev1.Container, path string) []string {
 		out = append(out, path+".imagePullPolicy: a local binary stands in for the image")
 	}
 	return out
-}
-
-// DockerfileEntrypoint reads the ENTRYPOINT of a Dockerfile's final stage, which must use the
-// exec form (`ENTRYPOINT ["/capture"]`): the shell form runs /bin/sh, which a capture image has
-// not.
-func DockerfileEntrypoint(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var entry []string
-	for n, line := range strings.Split(string(b), "\n") {
-		word, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
-		switch strings.ToUpper(word) {
-		case "FROM":
-			entry = nil
-		case "ENTRYPOINT":
-			entry = nil
-			if err := json.Unmarshal([]byte(strings.TrimSpace(rest)), &entry); err != nil || len(entry) == 0 {
-				return nil, fmt.Errorf("%s:%d: ENTRYPOINT %s: only the exec form with a program is supported", path, n+1, strings.TrimSpace(rest))
-			}
-		}
-	}
-	if entry == nil {
-		return nil, fmt.Errorf("%s: no ENTRYPOINT in the final stage", path)
-	}
-	return entry, nil
 }

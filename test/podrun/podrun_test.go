@@ -246,33 +246,3 @@ func TestCapabilitySet(t *testing.T) {
 		})
 	}
 }
-
-func TestDockerfileEntrypoint(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct {
-		name, text string
-		want       []string
-		err        string
-	}{
-		{"final stage", "FROM golang AS build\nENTRYPOINT [\"/go/bin/x\"]\nFROM scratch\nCOPY --from=build /x /capture\nENTRYPOINT [\"/capture\"]\n", []string{"/capture"}, ""},
-		{"shell form", "FROM scratch\nENTRYPOINT /capture\n", nil, "exec form"},
-		{"none in final stage", "FROM a\nENTRYPOINT [\"/x\"]\nFROM b\n", nil, "no ENTRYPOINT"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(dir, tc.name)
-			if err := os.WriteFile(p, []byte(tc.text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			got, err := DockerfileEntrypoint(p)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("error %v, want %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil || !slices.Equal(got, tc.want) {
-				t.Fatalf("got %q (%v), want %q", got, err, tc.want)
-			}
-		})
-	}
-}
