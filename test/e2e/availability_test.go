@@ -32,7 +32,7 @@ func TestWebhookAvailability(t *testing.T) {
 	s := getStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cs := s.node.Clients
+	cs := s.Node.Clients
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: loadNS, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"},
 	}}, metav1.CreateOptions{}); err != nil {
@@ -130,7 +130,7 @@ func TestWebhookAvailability(t *testing.T) {
 		t.Errorf("only %d of %d disruptions ran", next, len(disruptions))
 	}
 	// The webhook is whole again: two ready replicas of the restarted template.
-	if err := s.waitDeploymentReady(ctx, System, deploy, 2, 2*time.Minute); err != nil {
+	if err := s.WaitDeploymentReady(ctx, System, deploy, 2, 2*time.Minute); err != nil {
 		t.Error(err)
 	}
 	// The rotations happened: the Secret holds a new serving certificate and a new CA.
@@ -148,6 +148,6 @@ func TestWebhookAvailability(t *testing.T) {
 // annotateSecret asks the built-in rotator for a forced rotation, as docs/install.md tells users.
 func annotateSecret(ctx context.Context, s *stack, name, what string) error {
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{"audit.io/rotate":%q}}}`, what)
-	_, err := s.node.Clients.CoreV1().Secrets(System).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	_, err := s.Node.Clients.CoreV1().Secrets(System).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 	return err
 }
