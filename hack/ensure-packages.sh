@@ -5,7 +5,8 @@
 #
 #   hack/ensure-packages.sh [--check] [demo|all]
 #
-# demo: what `make demo` runs (ip, setpriv, the five servers and their clients). all (default):
+# demo: what `make demo` runs (the node's iptables, conntrack and mount tools, ip, setpriv, the five
+# servers and their clients). all (default):
 # demo plus the tests' oracles (tcpdump, tshark, kcat). --check installs nothing: it prints
 # what is missing and exits 1 if anything is.
 set -euo pipefail
@@ -19,6 +20,8 @@ DEMO_PACKAGES=(
 	dnsmasq:dnsmasq-base dig:bind9-dnsutils
 	redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools
 	'/usr/sbin/nginx:nginx' curl:curl
+	# The node (test/node) the demo and the e2e tests start; its Preflight checks the same.
+	iptables:iptables ip6tables:iptables iptables-save:iptables conntrack:conntrack nsenter:util-linux mount:mount
 )
 # The capture tests use tcpdump and tshark as independent oracles; kcat is an independent Kafka
 # consumer.
