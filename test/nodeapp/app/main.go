@@ -44,8 +44,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "app: -server, -tag (or POD_NAME), -dns-name and -dns-zone are required")
 		os.Exit(2)
 	}
-	if *rounds < 0 || *interval <= 0 {
-		fmt.Fprintf(os.Stderr, "app: -rounds %d must be 0 or more and -interval %s positive\n", *rounds, *interval)
+	if err := checkRounds(*rounds, *interval); err != nil {
+		fmt.Fprintln(os.Stderr, "app:", err)
 		os.Exit(2)
 	}
 	sig := make(chan os.Signal, 1)
@@ -74,6 +74,18 @@ func main() {
 	if !*exit {
 		<-sig
 	}
+}
+
+// checkRounds refuses a negative -rounds and an -interval that is not positive.
+func checkRounds(rounds int, interval time.Duration) error {
+	var errs []error
+	if rounds < 0 {
+		errs = append(errs, fmt.Errorf("-rounds %d: must be 0 (until SIGTERM) or more", rounds))
+	}
+	if interval <= 0 {
+		errs = append(errs, fmt.Errorf("-interval %s: must be positive", interval))
+	}
+	return errors.Join(errs...)
 }
 
 func tx(typ, status, method, query string) {
