@@ -96,12 +96,14 @@ func (d *demo) body() *tally {
 	w.waitRunning(d)
 
 	d.step("demo traffic for %s: the app in each pod makes a round every %s (MySQL, PostgreSQL, Redis, HTTP, DNS against the servers on %s); the events, read back from Kafka, as they arrive:", d.opts.Duration, appInterval, node.NodeIP)
+	interrupted := false
 	select {
 	case <-t.Context().Done():
 		d.printf("    interrupted: stopping the workloads early\n")
+		interrupted = true
 	case <-time.After(d.opts.Duration):
 	}
-	w.stop(d)
+	w.stop(d, interrupted)
 	result := events.drain(w.emitted)
 	d.summary(result, w)
 	d.step("done; stopping the node (every process, mount, link, cgroup and iptables chain it made), the servers and Kafka")

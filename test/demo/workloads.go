@@ -183,25 +183,36 @@ func (d *demo) sidecarStarted(ctx context.Context, selector string) (*corev1.Pod
 
 // stop scales the Deployment to 0, so that the kubelet stops its pod as it would on any
 // rollout (SIGTERM to the app, then to the sidecar, which flushes to Kafka), and waits for the
-// Job to complete through the Job controller and for both sidecars to exit.
-func (w *workloads) stop(d *demo) {
+// Job to complete through the Job controller and for both sidecars to exit. When the demo was
+// interrupted the Job is deleted instead, so that its pod is stopped the same way.
+func (w *workloads) stop(d *demo, interrupted bool) {
 	t := d.t
 	// Not t.Context(): an interrupted demo still stops the pods gracefully, so events flush.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 2*time.Minute)
 	defer cancel()
 	cs := d.stack.Node.Clients
-	d.step("scaling Deployment %s to 0 (the kubelet sends SIGTERM to the app, then to the sidecar, which flushes to Kafka) and waiting for Job %s to complete", deployment, job)
+	then := "waiting for Job " + job + " to complete"
+	if interrupted {
+		then = "deleting Job " + job + ", whose pod is stopped the same way"
+	}
+	d.step("scaling Deployment %s to 0 (the kubelet sends SIGTERM to the app, then to the sidecar, which flushes to Kafka) and %s", deployment, then)
 	begin := time.Now()
 	if _, err := cs.AppsV1().Deployments(namespace).Patch(ctx, deployment, types.MergePatchType, []byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatalf("scale deployment: %v", err)
 	}
-	for {
+	if interrupted {
+		if err := cs.BatchV1().Jobs(namespace).Delete(ctx, job, metav1.DeleteOptions{PropagationPolicy: new(metav1.DeletePropagationBackground)}); err != nil {
+			t.Fatalf("delete job: %v", err)
+		}
+		w.jobDone = "deleted (the demo was interrupted)"
+	}
+	for w.jobDone == "" {
 		j, err := cs.BatchV1().Jobs(namespace).Get(ctx, job, metav1.GetOptions{})
 		if err == nil {
-			if c := jobCondition(j); c != "" {
-				w.jobDone = c
-				break
-			}
+			w.jobDone = jobCondition(j)
+		}
+		if w.jobDone != "" {
+			break
 		}
 		if ctx.Err() != nil {
 			t.Fatalf("job %s did not finish: %v\n%s", job, ctx.Err(), d.stack.Describe(ctx, namespace))

@@ -117,11 +117,14 @@ func Start(ctx context.Context, tb realnet.TB, opts Options) *Stack {
 		tb.Fatalf("%v", err)
 	}
 	begin := time.Now()
+	fmt.Fprintf(s.log, "building the app image %s from test/nodeapp/app (with a cold Go build cache, a minute or two)\n", AppImage)
+	stop := stillBuilding(s.log, "the app image", begin)
 	appTar, err := buildApp(ctx, opts.Root, tb.TempDir())
+	stop()
 	if err != nil {
 		tb.Fatalf("%v", err)
 	}
-	fmt.Fprintf(s.log, "app image %s built from test/nodeapp/app (%.1fs)\n", AppImage, time.Since(begin).Seconds())
+	fmt.Fprintf(s.log, "app image built (%.1fs)\n", time.Since(begin).Seconds())
 	tars = append(tars, appTar)
 	s.Node, err = node.Start(ctx, node.Options{RepoRoot: opts.Root, Images: tars, Log: opts.Log, KeepLogs: opts.KeepLogs})
 	if err != nil {
@@ -224,6 +227,27 @@ func imageInfo(path string) (ref string, entrypoint []string, err error) {
 		return "", nil, err
 	}
 	return m[0].RepoTags[0], cfg.Config.Entrypoint, nil
+}
+
+// stillBuilding says every 30 s that what began at begin is still building, until the
+// function it returns is called, so that a slow build is not taken for a hang.
+func stillBuilding(log io.Writer, what string, begin time.Time) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(30 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				fmt.Fprintf(log, "still building %s (%s)\n", what, time.Since(begin).Round(time.Second))
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // buildApp builds ./app static and its image.
