@@ -5,9 +5,10 @@
 #
 #   hack/ensure-packages.sh [--check] [demo|all]
 #
-# demo: what `make demo` runs (ip, setpriv, the five servers and their clients). all (default):
-# demo plus the tests' oracles (tcpdump, tshark, kcat) and what make images reads. --check
-# installs nothing: it prints what is missing and exits 1 if anything is.
+# demo: what `make demo` runs (the node's tools and the libraries its build needs, ip, setpriv,
+# the five servers and their clients, what make images reads). all (default): demo plus the
+# tests' oracles (tcpdump, tshark, kcat). --check installs nothing: it prints what is missing
+# and exits 1 if anything is.
 set -euo pipefail
 
 # CMD:PACKAGE pairs. CMD is a command on PATH, or an absolute path pattern (PostgreSQL's server
@@ -23,14 +24,13 @@ DEMO_PACKAGES=(
 	# uses conntrack; runc builds with libseccomp through pkg-config (make node-bins); the images
 	# carry Debian's CA certificates and time zones.
 	iptables:iptables ip6tables:iptables conntrack:conntrack pkg-config:pkg-config
+	iptables-save:iptables nsenter:util-linux mount:mount
 	'/usr/include/seccomp.h:libseccomp-dev' '/etc/ssl/certs/ca-certificates.crt:ca-certificates'
 	'/usr/share/zoneinfo/UTC:tzdata'
 )
 # The capture tests use tcpdump and tshark as independent oracles; kcat is an independent Kafka
 # consumer.
-# make images (and test/images) takes the images' CA bundle and zoneinfo from these two.
-TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark kcat:kcat
-	/etc/ssl/certs/ca-certificates.crt:ca-certificates /usr/share/zoneinfo/UTC:tzdata)
+TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark kcat:kcat)
 
 # missing_packages CMD:PACKAGE... prints "PACKAGE (CMD)" for each CMD that is absent.
 missing_packages() {

@@ -4,12 +4,16 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/go-logr/zapr"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
@@ -107,6 +111,7 @@ func rotate(args []string) error {
 }
 
 func run() error {
+	var shutdownDelay time.Duration
 	var (
 		metricsAddr, probeAddr, pprofAddr                string
 		webhookCertPath, webhookCertName, webhookCertKey string
@@ -131,6 +136,7 @@ func run() error {
 	flag.DurationVar(&certOpts.CAValidity, "ca-validity", 10*365*24*time.Hour, "builtin: validity of a new CA.")
 	flag.DurationVar(&certOpts.ServingValidity, "serving-validity", 24*time.Hour, "builtin: validity of a new serving certificate.")
 	flag.DurationVar(&certOpts.Lookahead, "cert-lookahead", 8*time.Hour, "builtin: renew the serving certificate when less than this is left; the CA rotates serving-validity plus this before it expires.")
+	flag.DurationVar(&shutdownDelay, "shutdown-delay", 5*time.Second, "On SIGTERM, keep serving admissions (while /readyz fails) this long before stopping, so that the API server stops sending requests to this replica before its port closes.")
 	flag.DurationVar(&certOpts.Overlap, "ca-overlap", time.Minute, "builtin: during a CA rotation, how long both CAs are trusted before serving switches to the new one, and again before the old one is dropped.")
 	flag.StringVar(&webhookCertPath, "webhook-cert-path", "", "files: directory holding the webhook's serving certificate and key.")
 	flag.StringVar(&webhookCertName, "webhook-cert-name", "tls.crt", "File name of the webhook certificate.")
@@ -242,7 +248,19 @@ func run() error {
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return fmt.Errorf("add ready check: %w", err)
 	}
-	ctx := logf.IntoContext(ctrl.SetupSignalHandler(), logger)
+	// A replica that closes its port at SIGTERM fails the admissions the API server still sends
+	// it until its endpoint is gone: with failurePolicy Fail, failed pod creations during every
+	// rollout. So the manager stops only after shutdownDelay, with /readyz failing meanwhile.
+	ctx, draining := delayedShutdown(ctrl.SetupSignalHandler(), shutdownDelay, setupLog)
+	ctx = logf.IntoContext(ctx, logger)
+	if err := mgr.AddReadyzCheck("shutdown", func(*http.Request) error {
+		if draining.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("add shutdown ready check: %w", err)
+	}
 	if rotator != nil {
 		if err := rotator.SetupWithManager(ctx, mgr); err != nil {
 			return fmt.Errorf("set up certificate rotator: %w", err)
@@ -260,4 +278,19 @@ func run() error {
 		return fmt.Errorf("run manager: %w", err)
 	}
 	return nil
+}
+
+// delayedShutdown returns a context that is cancelled delay after sig is, and a flag that turns
+// true as soon as sig is.
+func delayedShutdown(sig context.Context, delay time.Duration, log logr.Logger) (context.Context, *atomic.Bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var draining atomic.Bool
+	go func() {
+		<-sig.Done()
+		draining.Store(true)
+		log.Info("shutting down: not ready, still serving", "delay", delay)
+		time.Sleep(delay)
+		cancel()
+	}()
+	return ctx, &draining
 }

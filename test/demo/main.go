@@ -1,11 +1,13 @@
-// Command demo is the README's main job (`make demo`): the whole path on one machine. It starts a
-// real kube-apiserver and etcd, runs the webhook binary against them with its built-in
-// certificates, and runs a Kafka-protocol broker (kfake, in-process) or uses a real Kafka. It
-// creates an annotated Deployment-style pod, takes the sidecar the webhook injected exactly as the
-// API server stored it, and runs it (test/podrun) in a network namespace that plays the pod,
-// while real clients there talk to real MariaDB, PostgreSQL, Redis, nginx and dnsmasq servers.
-// The audit events are read back from Kafka and printed as they arrive, one compact line each.
-// After -duration it stops the sidecar with SIGTERM, prints a summary and exits.
+// Command demo is the README's main job (`make demo`): the product as users run it, on a real
+// single-node cluster (test/node) on this machine. It starts the node, imports our image
+// tarballs into its containerd, installs the chart with helm, and runs real MariaDB,
+// PostgreSQL, Redis, nginx and dnsmasq servers and a Kafka-protocol broker (kfake) on the
+// node's address (test/nodeapp). Then it creates an annotated Deployment and an annotated Job
+// whose app makes a round of transactions every second; the kubelet runs their pods with the
+// sidecar the webhook injected. The audit events are read back from Kafka and printed as they
+// arrive, one compact line each. After -duration the Deployment is scaled to 0 (the kubelet
+// stops the sidecar with SIGTERM, so it flushes), the Job completes, and the demo prints a
+// summary and stops the node.
 package main
 
 import (
@@ -13,36 +15,35 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 )
 
 func main() {
-	opts := options{Out: os.Stdout}
-	var brokers string
+	opts := options{Out: os.Stdout, KafkaBrokers: os.Getenv("KAFKA_BROKERS")}
 	flag.StringVar(&opts.Repo, "repo", ".", "Repository root.")
-	flag.DurationVar(&opts.Duration, "duration", 20*time.Second, "How long the demo traffic runs once the sidecar is ready.")
-	flag.StringVar(&opts.CaptureBinary, "capture-binary", "", "The capture sidecar binary (make capture builds bin/capture); empty: build it.")
-	flag.StringVar(&brokers, "kafka-brokers", os.Getenv("KAFKA_BROKERS"), "Comma-separated brokers of a real Kafka (default $KAFKA_BROKERS); empty: an embedded kfake broker.")
-	flag.StringVar(&opts.KafkaTopic, "kafka-topic", os.Getenv("KAFKA_TOPIC"), "Topic for the events (default $KAFKA_TOPIC, else "+defaultTopic+").")
-	flag.BoolVar(&opts.Verbose, "v", false, "Show the webhook's, the servers' and the sidecar's logs.")
+	flag.DurationVar(&opts.Duration, "duration", 20*time.Second, "How long the demo traffic runs once the Deployment's pod is ready.")
+	flag.StringVar(&opts.Logs, "logs", "", "A directory that receives the node components' logs (kubelet, containerd, ...) when the demo ends.")
 	flag.Parse()
-	if brokers != "" {
-		opts.KafkaBrokers = strings.Split(brokers, ",")
-	}
 	os.Exit(exitCode(opts))
 }
 
 // exitCode runs the demo until it ends or is interrupted (the cleanups run either way): 0 when
 // events arrived, 2 when something the demo needs is missing, else 1.
 func exitCode(opts options) int {
-	// SIGPIPE too: with the output piped into `head`, a closed pipe would otherwise kill the
-	// demo on its next write and leave the servers, the control plane and the namespaces behind.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGPIPE is caught, so that with the output piped into `head` a write to the closed pipe
+	// fails with EPIPE (and ends the demo through its cleanups) rather than killing the demo
+	// and leaving the node behind. It does not end the demo by itself: the servers' clients
+	// raise it too when a child closes its end of a pipe.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opts.Out = &stopOnEPIPE{w: opts.Out, stop: cancel}
 	if _, err := run(ctx, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "\ndemo failed:", err)
 		var m *missingError
@@ -52,4 +53,18 @@ func exitCode(opts options) int {
 		return 1
 	}
 	return 0
+}
+
+// stopOnEPIPE ends the demo when its output is gone.
+type stopOnEPIPE struct {
+	w    io.Writer
+	stop context.CancelFunc
+}
+
+func (s *stopOnEPIPE) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if errors.Is(err, syscall.EPIPE) {
+		s.stop()
+	}
+	return n, err
 }

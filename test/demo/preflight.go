@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/audit-io/wire-audit/test/node"
+	"github.com/audit-io/wire-audit/test/nodeapp"
 )
 
 // missingError is something the machine lacks, with how to fix it.
@@ -18,21 +20,12 @@ func (e *missingError) Error() string { return e.msg }
 // is missing and how to fix it instead of a failure halfway through.
 func preflight(ctx context.Context, repo string) error {
 	var problems []string
-	if os.Geteuid() != 0 {
-		problems = append(problems, "not root: the demo creates network namespaces and runs the sidecar with the capabilities its securityContext grants; run it as root (sudo -E env PATH=\"$PATH\" make demo)")
+	if _, err := node.Preflight(filepath.Join(repo, "bin")); err != nil {
+		problems = append(problems, strings.Split(err.Error(), "\n")...)
 	}
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		problems = append(problems, "KUBEBUILDER_ASSETS is not set: run `make envtest` to build kube-apiserver and etcd into bin/, then export KUBEBUILDER_ASSETS=$PWD/bin (make demo does both)")
-	} else {
-		for _, bin := range []string{"kube-apiserver", "etcd"} {
-			if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
-				problems = append(problems, fmt.Sprintf("%s is missing from KUBEBUILDER_ASSETS=%s: run `make envtest` (builds it from source, minutes on the first run)", bin, assets))
-			}
-		}
-	}
+	problems = append(problems, nodeapp.Missing(repo)...)
 	if _, err := exec.LookPath("go"); err != nil {
-		problems = append(problems, "go is not on PATH: the demo builds the webhook (and the sidecar without -capture-binary); install Go 1.26")
+		problems = append(problems, "go is not on PATH: the demo builds its app image; install Go 1.26")
 	}
 	// The package list lives in one place, the script that installs it.
 	script := filepath.Join(repo, "hack", "ensure-packages.sh")

@@ -32,7 +32,7 @@ func TestWebhookAvailability(t *testing.T) {
 	s := getStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cs := s.node.Clients
+	cs := s.Node.Clients
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: loadNS, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"},
 	}}, metav1.CreateOptions{}); err != nil {
@@ -66,15 +66,15 @@ func TestWebhookAvailability(t *testing.T) {
 			_, err := cs.AppsV1().Deployments(System).Patch(ctx, deploy, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
 			return err
 		}},
-		{25 * time.Second, "delete one webhook pod", func() error {
+		{20 * time.Second, "delete one webhook pod", func() error {
 			l, err := cs.CoreV1().Pods(System).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=wire-audit"})
 			if err != nil || len(l.Items) == 0 {
 				return fmt.Errorf("no webhook pod to delete: %v", err)
 			}
 			return cs.CoreV1().Pods(System).Delete(ctx, l.Items[0].Name, metav1.DeleteOptions{})
 		}},
-		{38 * time.Second, "forced serving rotation", func() error { return annotateSecret(ctx, s, secret, "serving") }},
-		{48 * time.Second, "forced CA rotation", func() error { return annotateSecret(ctx, s, secret, "ca") }},
+		{28 * time.Second, "forced serving rotation", func() error { return annotateSecret(ctx, s, secret, "serving") }},
+		{36 * time.Second, "forced CA rotation", func() error { return annotateSecret(ctx, s, secret, "ca") }},
 	}
 	next := 0
 	for i := 0; time.Since(start) < loadDuration; i++ {
@@ -130,7 +130,7 @@ func TestWebhookAvailability(t *testing.T) {
 		t.Errorf("only %d of %d disruptions ran", next, len(disruptions))
 	}
 	// The webhook is whole again: two ready replicas of the restarted template.
-	if err := s.waitDeploymentReady(ctx, System, deploy, 2, 2*time.Minute); err != nil {
+	if err := s.WaitDeploymentReady(ctx, System, deploy, 2, 2*time.Minute); err != nil {
 		t.Error(err)
 	}
 	// The rotations happened: the Secret holds a new serving certificate and a new CA.
@@ -148,6 +148,6 @@ func TestWebhookAvailability(t *testing.T) {
 // annotateSecret asks the built-in rotator for a forced rotation, as docs/install.md tells users.
 func annotateSecret(ctx context.Context, s *stack, name, what string) error {
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{"audit.io/rotate":%q}}}`, what)
-	_, err := s.node.Clients.CoreV1().Secrets(System).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	_, err := s.Node.Clients.CoreV1().Secrets(System).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 	return err
 }

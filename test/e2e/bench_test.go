@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/audit-io/wire-audit/test/nodeapp"
 )
 
 // BenchmarkCreateToFirstEvent measures, per pod on the real node, the time from the start of the
@@ -23,11 +25,11 @@ func BenchmarkCreateToFirstEvent(b *testing.B) {
 		name := fmt.Sprintf("first-event-%d", i)
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace, Annotations: annotations, Labels: map[string]string{"app": "bench"}},
-			Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{appContainer(true)}},
+			Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{nodeapp.AppContainer(nodeapp.AppOptions{Rounds: 1, Exit: true})}},
 		}
 		from := s.records.len()
 		start := time.Now()
-		if _, err := s.node.Clients.CoreV1().Pods(Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		if _, err := s.Node.Clients.CoreV1().Pods(Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		create = append(create, ms(time.Since(start)))
@@ -35,7 +37,7 @@ func BenchmarkCreateToFirstEvent(b *testing.B) {
 		// 20 ms (the API's timestamps have a resolution of one second).
 		var ready time.Duration
 		for ready == 0 && time.Since(start) < 60*time.Second {
-			got, err := s.node.Clients.CoreV1().Pods(Namespace).Get(ctx, name, metav1.GetOptions{})
+			got, err := s.Node.Clients.CoreV1().Pods(Namespace).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -46,11 +48,11 @@ func BenchmarkCreateToFirstEvent(b *testing.B) {
 		}
 		first, ok := s.records.waitFor(from, forPod(name), 60*time.Second)
 		if !ok {
-			b.Fatalf("pod %s: no event in Kafka within 60 s\n%s", name, s.describe(ctx, Namespace))
+			b.Fatalf("pod %s: no event in Kafka within 60 s\n%s", name, s.Describe(ctx, Namespace))
 		}
 		toEvent = append(toEvent, ms(first.at.Sub(start)))
 		toReady = append(toReady, ms(ready))
-		_ = s.node.Clients.CoreV1().Pods(Namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))})
+		_ = s.Node.Clients.CoreV1().Pods(Namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))})
 	}
 	b.ReportMetric(median(toEvent), "ms-create-to-event-p50")
 	b.ReportMetric(slices.Max(toEvent), "ms-create-to-event-max")

@@ -20,40 +20,8 @@ import (
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/test/kafkatest"
 	"github.com/audit-io/wire-audit/test/node"
-	"github.com/audit-io/wire-audit/test/realnet"
+	"github.com/audit-io/wire-audit/test/nodeapp"
 )
-
-// servers are the real peers, listening on the node's address.
-type servers struct {
-	db  *realnet.MariaDB
-	pg  *realnet.Postgres
-	rd  *realnet.Redis
-	web *realnet.Nginx
-	dns *realnet.Dnsmasq
-}
-
-func startServers(tb testing.TB, pair *realnet.Pair) *servers {
-	tb.Helper()
-	return &servers{
-		db:  realnet.StartMariaDB(tb, pair, realnet.MariaDBOptions{}),
-		pg:  realnet.StartPostgres(tb, pair, realnet.PostgresOptions{}),
-		rd:  realnet.StartRedis(tb, pair, realnet.RedisOptions{}),
-		web: realnet.StartNginx(tb, pair, realnet.NginxOptions{Files: map[string]string{"/hello.txt": "hello\n"}}),
-		dns: realnet.StartDnsmasq(tb, pair, realnet.DnsmasqOptions{}),
-	}
-}
-
-// appContainer runs ./app against the node's servers; exit says whether it ends after its round
-// (a Job) or keeps running (a Deployment).
-func appContainer(exit bool) corev1.Container {
-	return corev1.Container{
-		Name: "app", Image: AppImage, ImagePullPolicy: corev1.PullNever,
-		Command: []string{"/app", "-server", node.NodeIP.String(), "-dns-name", realnet.DNSHostName,
-			"-dns-zone", realnet.DNSZone, fmt.Sprintf("-exit=%v", exit)},
-		Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
-			FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
-	}
-}
 
 var annotations = map[string]string{"audit.io/capture": "true"}
 
@@ -74,7 +42,7 @@ func TestWorkloadsOnNode(t *testing.T) {
 	s := getStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cs := s.node.Clients
+	cs := s.Node.Clients
 
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: Namespace},
@@ -83,7 +51,7 @@ func TestWorkloadsOnNode(t *testing.T) {
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "orders"}},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "orders", "tier": "backend"}, Annotations: annotations},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{appContainer(false)}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{nodeapp.AppContainer(nodeapp.AppOptions{Rounds: 1})}},
 			},
 		},
 	}
@@ -96,7 +64,7 @@ func TestWorkloadsOnNode(t *testing.T) {
 			BackoffLimit: new(int32(0)),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "migrate"}, Annotations: annotations},
-				Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{appContainer(true)}},
+				Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{nodeapp.AppContainer(nodeapp.AppOptions{Rounds: 1, Exit: true})}},
 			},
 		},
 	}
@@ -119,10 +87,10 @@ func TestWorkloadsOnNode(t *testing.T) {
 		}
 		return j.Status.Succeeded == 1 && hasCondition(j.Status.Conditions, batchv1.JobComplete), nil
 	}); err != nil {
-		t.Fatalf("job %s: %v\n%s", job.Name, err, s.describe(ctx, Namespace))
+		t.Fatalf("job %s: %v\n%s", job.Name, err, s.Describe(ctx, Namespace))
 	}
-	if err := s.waitDeploymentReady(ctx, Namespace, dep.Name, 1, 2*time.Minute); err != nil {
-		t.Fatalf("%v\n%s", err, s.describe(ctx, Namespace))
+	if err := s.WaitDeploymentReady(ctx, Namespace, dep.Name, 1, 2*time.Minute); err != nil {
+		t.Fatalf("%v\n%s", err, s.Describe(ctx, Namespace))
 	}
 	depPod := onlyPod(ctx, t, s, "app=orders", corev1.PodRunning)
 	jobPod := onlyPod(ctx, t, s, "batch.kubernetes.io/job-name="+job.Name, corev1.PodSucceeded)
@@ -146,7 +114,7 @@ func TestWorkloadsOnNode(t *testing.T) {
 		}
 	}
 	// kcat, an independent consumer, sees the same records.
-	records := kafkatest.KcatEvents(t, exec.Command, s.broker)
+	records := kafkatest.KcatEvents(t, exec.Command, s.Broker)
 	seen := map[string]int{}
 	for _, r := range records {
 		if r.Event.Type == event.TypeLoss {
@@ -172,7 +140,7 @@ func TestAdmissionOnNode(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: Namespace},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "pause", Image: node.PauseImage, ImagePullPolicy: corev1.PullNever}}},
 	}
-	got, err := s.node.Clients.CoreV1().Pods(Namespace).Create(ctx, plain, metav1.CreateOptions{})
+	got, err := s.Node.Clients.CoreV1().Pods(Namespace).Create(ctx, plain, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +150,7 @@ func TestAdmissionOnNode(t *testing.T) {
 	bad := plain.DeepCopy()
 	bad.Name = "bad"
 	bad.Annotations = map[string]string{"audit.io/capture": "true", "audit.io/capture-ports": "mysql:abc"}
-	_, err = s.node.Clients.CoreV1().Pods(Namespace).Create(ctx, bad, metav1.CreateOptions{})
+	_, err = s.Node.Clients.CoreV1().Pods(Namespace).Create(ctx, bad, metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), `annotation "audit.io/capture-ports"`) || !strings.Contains(err.Error(), "mysql:abc") {
 		t.Errorf("a pod with audit.io/capture-ports=mysql:abc: err = %v, want a denial naming the key and the value", err)
 	}
@@ -201,7 +169,7 @@ func onlyPod(ctx context.Context, t *testing.T, s *stack, selector string, phase
 	t.Helper()
 	var pod *corev1.Pod
 	err := waitUntil(ctx, time.Minute, func() (bool, error) {
-		l, err := s.node.Clients.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		l, err := s.Node.Clients.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return false, err
 		}
@@ -212,7 +180,7 @@ func onlyPod(ctx context.Context, t *testing.T, s *stack, selector string, phase
 		return false, nil
 	})
 	if err != nil {
-		t.Fatalf("one pod %s in phase %s: %v\n%s", selector, phase, err, s.describe(ctx, Namespace))
+		t.Fatalf("one pod %s in phase %s: %v\n%s", selector, phase, err, s.Describe(ctx, Namespace))
 	}
 	return pod
 }
@@ -276,7 +244,7 @@ func appTransactions(ctx context.Context, t *testing.T, s *stack, pod *corev1.Po
 	t.Helper()
 	var lines []string
 	err := waitUntil(ctx, time.Minute, func() (bool, error) {
-		b, err := s.node.Clients.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "app"}).DoRaw(ctx)
+		b, err := s.Node.Clients.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "app"}).DoRaw(ctx)
 		if err != nil {
 			return false, nil
 		}
@@ -302,8 +270,8 @@ func appTransactions(ctx context.Context, t *testing.T, s *stack, pod *corev1.Po
 // the security context as the runtime applied it.
 func checkSecurity(ctx context.Context, t *testing.T, s *stack, pod *corev1.Pod, sc corev1.Container) {
 	t.Helper()
-	args := append([]string{"-n", pod.Namespace, "exec", pod.Name, "-c", sc.Name, "--"}, s.captureEntrypoint...)
-	out, err := s.node.Kubectl(ctx, append(args, "selfcheck")...)
+	args := append([]string{"-n", pod.Namespace, "exec", pod.Name, "-c", sc.Name, "--"}, s.CaptureEntrypoint...)
+	out, err := s.Node.Kubectl(ctx, append(args, "selfcheck")...)
 	if err != nil {
 		t.Fatalf("kubectl exec selfcheck: %v\n%s", err, out)
 	}

@@ -1,8 +1,10 @@
-// Command app is the application container of the node test's audited pods: a small static
-// client that makes one round of MySQL, PostgreSQL, Redis, HTTP and DNS transactions against
-// the real servers on the node's address, each tagged with its pod's name, and prints one line
-// per transaction ("tx <type> <status> <method> <query>"), then "done". A Job's pod exits then;
-// a Deployment's pod keeps running (-exit=false), as an application would.
+// Command app is the application container of the audited pods of the node test and the demo:
+// a small static client that makes rounds of MySQL, PostgreSQL, Redis, HTTP and DNS
+// transactions against the real servers on the node's address, each tagged with its pod's
+// name, and prints one line per transaction ("tx <type> <status> <method> <query>"), then
+// "done". -rounds 1 (the test) makes one round; -rounds 0 (the demo) one every -interval until
+// SIGTERM. A Job's pod exits then; a Deployment's pod keeps running (-exit=false), as an
+// application would.
 package main
 
 import (
@@ -34,25 +36,56 @@ func main() {
 	database := flag.String("database", "audit", "Database name")
 	dnsName := flag.String("dns-name", "", "A name the DNS server answers")
 	dnsZone := flag.String("dns-zone", "", "The DNS server's zone, for a name that does not exist")
-	exit := flag.Bool("exit", true, "Exit after the round; false: keep running until SIGTERM")
+	exit := flag.Bool("exit", true, "Exit after the rounds; false: keep running until SIGTERM")
+	rounds := flag.Int("rounds", 1, "Rounds of transactions; 0: one every -interval until SIGTERM")
+	interval := flag.Duration("interval", time.Second, "Time between the starts of two rounds")
 	flag.Parse()
 	if *server == "" || *tag == "" || *dnsName == "" || *dnsZone == "" {
 		fmt.Fprintln(os.Stderr, "app: -server, -tag (or POD_NAME), -dns-name and -dns-zone are required")
 		os.Exit(2)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	err := round(ctx, *server, *tag, *user, *password, *database, *dnsName, *dnsZone)
-	cancel()
-	if err != nil {
+	if err := checkRounds(*rounds, *interval); err != nil {
 		fmt.Fprintln(os.Stderr, "app:", err)
-		os.Exit(1)
+		os.Exit(2)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	next := time.Now()
+	for n := 1; *rounds == 0 || n <= *rounds; n++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err := round(ctx, *server, *tag, *user, *password, *database, *dnsName, *dnsZone)
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "app:", err)
+			os.Exit(1)
+		}
+		if *rounds != 0 && n == *rounds {
+			break
+		}
+		next = next.Add(*interval)
+		select {
+		case <-sig:
+			fmt.Println("done")
+			return
+		case <-time.After(time.Until(next)):
+		}
 	}
 	fmt.Println("done")
 	if !*exit {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 		<-sig
 	}
+}
+
+// checkRounds refuses a negative -rounds and an -interval that is not positive.
+func checkRounds(rounds int, interval time.Duration) error {
+	var errs []error
+	if rounds < 0 {
+		errs = append(errs, fmt.Errorf("-rounds %d: must be 0 (until SIGTERM) or more", rounds))
+	}
+	if interval <= 0 {
+		errs = append(errs, fmt.Errorf("-interval %s: must be positive", interval))
+	}
+	return errors.Join(errs...)
 }
 
 func tx(typ, status, method, query string) {
