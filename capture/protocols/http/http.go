@@ -33,11 +33,11 @@ package http
 
 import (
 	"bytes"
-	"strings"
 	"time"
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/httpfields"
 )
 
 const (
@@ -46,7 +46,7 @@ const (
 	// maxPending bounds the requests waiting for a response.
 	maxPending = 1024
 	// redacted replaces the values of credential headers.
-	redacted = "[redacted]"
+	redacted = httpfields.Redacted
 )
 
 // Messages of error.message.
@@ -218,7 +218,7 @@ func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
 	}
 	f := &p.f
 	q := &request{method: method(meth), target: string(target), version: ver, msg: m, ua: string(f.ua)}
-	path, query, host := splitTarget(target)
+	path, query, host := httpfields.SplitTarget(target)
 	q.path, q.query = string(path), string(query)
 	if q.method == "CONNECT" {
 		q.path, host = "", target // authority-form: host:port
@@ -226,7 +226,7 @@ func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
 	if len(host) == 0 {
 		host = f.host
 	}
-	q.domain, q.port = splitHost(host)
+	q.domain, q.port = httpfields.SplitHost(host)
 	if q.port == 0 && q.domain != "" {
 		q.port = p.conn.Server.Port() // no port in Host: the one the request went to
 	}
@@ -317,12 +317,7 @@ func (p *parser) done(dir int, m *message, ts time.Time) {
 func (p *parser) emit(q *request, end time.Time, note string) {
 	ev := protocols.NewEvent(p.conn, event.TypeHTTP, q.msg.start)
 	ev.Method = q.method
-	query := q.method + " " + q.target
-	if n := p.opts.MaxQueryLength; n > 0 && len(query) > n {
-		query = truncate(query, n)
-		ev.QueryTruncated = true
-	}
-	ev.Query = query
+	ev.Query, ev.QueryTruncated = httpfields.Query(q.method, q.target, p.opts.MaxQueryLength)
 	h := &event.HTTP{Version: q.version, Request: event.HTTPRequest{Method: q.method, Bytes: q.msg.wire, Headers: q.headers}}
 	h.Request.Body = body(q.msg)
 	var respBytes uint64
@@ -363,29 +358,9 @@ func body(m *message) *event.HTTPBody {
 
 // picked turns the configured headers seen into the event's map, redacting credentials.
 func picked(hs [][2][]byte) map[string]string {
-	if len(hs) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(hs))
+	var out map[string]string
 	for _, h := range hs {
-		name := strings.ToLower(string(h[0]))
-		val := string(h[1])
-		switch name {
-		case "authorization", "proxy-authorization", "cookie", "set-cookie":
-			val = redacted
-		}
-		if old, ok := out[name]; ok && val != redacted {
-			val = old + ", " + val
-		}
-		out[name] = val
+		out = httpfields.AddHeader(out, string(h[0]), string(h[1]))
 	}
 	return out
-}
-
-// truncate cuts s to at most n bytes on a UTF-8 boundary.
-func truncate(s string, n int) string {
-	for n > 0 && n < len(s) && s[n]&0xc0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }
