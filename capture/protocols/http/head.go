@@ -93,6 +93,7 @@ type fields struct {
 	chunked       bool
 	close         bool // Connection: close
 	keepAlive     bool // Connection: keep-alive
+	h2c           bool // Upgrade: h2c
 	host, ua      []byte
 	// picked holds the configured headers, name and value, in the order seen.
 	picked [][2][]byte
@@ -138,6 +139,8 @@ func parseHeaders(lines []byte, want []string, f *fields) bool {
 			f.keepAlive = f.keepAlive || hasToken(val, "keep-alive")
 		case bytes.EqualFold(name, []byte("Host")):
 			f.host = val
+		case bytes.EqualFold(name, []byte("Upgrade")):
+			f.h2c = f.h2c || hasToken(val, "h2c")
 		case bytes.EqualFold(name, []byte("User-Agent")):
 			f.ua = val
 		}
