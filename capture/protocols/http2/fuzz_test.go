@@ -85,7 +85,9 @@ func FuzzStreams(f *testing.F) {
 			case 5:
 				c.do(srv, func(f *xhttp2.Framer) error { return f.WriteGoAway(id, xhttp2.ErrCodeNo, nil) })
 			case 6:
-				c.do(cli, func(f *xhttp2.Framer) error { return f.WritePriority(id, xhttp2.PriorityParam{StreamDep: id + 2, Weight: 3}) })
+				c.do(cli, func(f *xhttp2.Framer) error {
+					return f.WritePriority(id, xhttp2.PriorityParam{StreamDep: id + 2, Weight: 3})
+				})
 			case 7:
 				c.do(srv, func(f *xhttp2.Framer) error {
 					return f.WriteSettings(xhttp2.Setting{ID: xhttp2.SettingHeaderTableSize, Val: uint32(ops[i+1]) * 64})
