@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,29 +18,16 @@ import (
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
-var (
-	h2peerOnce sync.Once
-	h2peerPath string
-	h2peerErr  error
-)
+var h2peerBin binary
 
 // h2peer builds test/h2peer (a module of its own: grpc-go and an h2c server) once per test
 // binary.
 func h2peer(t *testing.T) string {
 	t.Helper()
-	h2peerOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "h2peer-bin-")
-		if err != nil {
-			h2peerErr = err
-			return
-		}
-		h2peerPath = filepath.Join(dir, "h2peer")
-		h2peerErr = gobuild.Go(context.Background(), "../h2peer", ".", h2peerPath, nil)
+	return h2peerBin.get(t, func(dir string) (string, error) {
+		bin := filepath.Join(dir, "h2peer")
+		return bin, gobuild.Go(context.Background(), "../h2peer", ".", bin, nil)
 	})
-	if h2peerErr != nil {
-		t.Fatal(h2peerErr)
-	}
-	return h2peerPath
 }
 
 // startPeer runs h2peer with args in namespace ns until the test ends, and waits until addr
