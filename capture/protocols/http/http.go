@@ -250,7 +250,9 @@ func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
 	if len(host) == 0 {
 		host = f.host
 	}
-	q.host = string(host)
+	if f.h2c {
+		q.host = string(host) // only an upgrade to HTTP/2 needs the authority as sent
+	}
 	q.domain, q.port = httpfields.SplitHost(host)
 	if q.port == 0 && q.domain != "" {
 		q.port = p.conn.Server.Port() // no port in Host: the one the request went to
