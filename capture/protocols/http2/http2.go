@@ -76,7 +76,7 @@ func New(c *protocols.Conn, opts *protocols.Options, sink protocols.Sink) protoc
 func NewUpgraded(c *protocols.Conn, opts *protocols.Options, sink protocols.Sink, up *Upgrade) protocols.StreamParser {
 	p := newParser(c, opts, sink, true)
 	s := &stream{id: 1, start: up.Start, last: up.Start, method: up.Method, path: up.Target, ua: up.UserAgent,
-		contentType: up.ContentType, reqHeaders: up.Headers}
+		reqHeaders: up.Headers}
 	s.authority = up.Host
 	s.bytes = [2]uint64{up.ReqBytes, up.RespBytes}
 	s.body[toServer], s.content[toServer] = up.Body, up.Content
