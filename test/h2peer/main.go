@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
+	"golang.org/x/net/http2/h2c" //nolint:staticcheck // deprecated, but net/http's unencrypted HTTP/2 has no "Upgrade: h2c", which the tests need a server for
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -40,7 +40,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) < 2 {
-		return errors.New("usage: h2peer h2c|grpc-server|grpc-client|grpc-load ADDR ...")
+		return errors.New("usage: h2peer h2c|grpc-server|grpc-client|grpc-load ADDR [ARGS]")
 	}
 	addr := args[1]
 	switch args[0] {
@@ -49,7 +49,7 @@ func run(args []string) error {
 			return errors.New("usage: h2peer h2c ADDR DIR")
 		}
 		srv := &http.Server{Addr: addr, ReadHeaderTimeout: 10 * time.Second,
-			Handler: h2c.NewHandler(http.FileServer(http.Dir(args[2])), &http2.Server{})}
+			Handler: h2c.NewHandler(http.FileServer(http.Dir(args[2])), &http2.Server{})} //nolint:staticcheck // see the import
 		return srv.ListenAndServe()
 	case "grpc-server":
 		ln, err := net.Listen("tcp", addr)
@@ -67,8 +67,11 @@ func run(args []string) error {
 		}
 		n, err1 := strconv.Atoi(args[2])
 		conns, err2 := strconv.Atoi(args[3])
-		if err := errors.Join(err1, err2); err != nil || n < 1 || conns < 1 {
-			return fmt.Errorf("bad N or CONNS: %v", err)
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("bad N or CONNS: %w", err)
+		}
+		if n < 1 || conns < 1 {
+			return errors.New("N and CONNS must be at least 1")
 		}
 		return load(addr, n, conns)
 	}

@@ -74,12 +74,12 @@ func TestH2Pcaps(t *testing.T) {
 
 // h2Stream is what tshark shows of one stream.
 type h2Stream struct {
-	clientPort          string
-	method, path        string
-	status, grpcStatus  string
-	grpc                bool
-	msgs                [2]int
-	requestSeen, closed bool
+	clientPort         string
+	method, path       string
+	status, grpcStatus string
+	grpc               bool
+	msgs               [2]int
+	requestSeen        bool
 }
 
 // tsharkStreams dissects file with tshark (JSON, every frame of every packet) and returns one
