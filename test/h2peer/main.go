@@ -71,7 +71,7 @@ func run(args []string) error {
 			return fmt.Errorf("bad N or CONNS: %w", err)
 		}
 		if n < 1 || conns < 1 {
-			return errors.New("N and CONNS must be at least 1")
+			return errors.New("the number of calls and of connections must be at least 1")
 		}
 		return load(addr, n, conns)
 	}
