@@ -510,7 +510,10 @@ func (p *parser) Close(ts time.Time) {
 			continue
 		}
 		note := noteNoResponse
-		if s.status != 0 {
+		switch {
+		case s.ended[toClient]:
+			note = "" // the response was complete; the client had not ended its side
+		case s.status != 0:
 			note = notePartial
 		}
 		p.emit(s, ts, note)

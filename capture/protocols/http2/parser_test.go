@@ -177,7 +177,13 @@ var convCases = []struct {
 		c.get(3, "/cut")
 		c.headers(srv, 3, false, ":status", "200")
 		c.data(srv, 3, false, "par")
-	}, []string{`Error GET /never note="response not captured"`, `Error GET /cut 200 body=3 note="connection closed before the response was complete"`}},
+		// the server answered in full before the client ended its upload
+		c.headers(cli, 5, false, ":method", "POST", ":scheme", "http", ":authority", "example.com", ":path", "/early")
+		c.respond(5, "403", "no")
+	}, []string{
+		`Error GET /never note="response not captured"`, `Error GET /cut 200 body=3 note="connection closed before the response was complete"`,
+		"Error POST /early 403 body=2",
+	}},
 
 	{"ping window_update and unknown frame types are skipped", func(c *conv) {
 		c.do(cli, func(f *xhttp2.Framer) error { return f.WritePing(false, [8]byte{1, 2, 3}) })
