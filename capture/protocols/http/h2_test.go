@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/audit-io/wire-audit/capture/event"
+	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
 	"github.com/audit-io/wire-audit/internal/testenv"
 )
@@ -213,4 +214,42 @@ func list(v any) []any {
 func str(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// TestH2MidStream: a gRPC connection whose capture begins after its first calls is handed to
+// HTTP/2 from its first segment of frames, and reports the later calls, each as the whole
+// capture does or with fields missing, never different.
+func TestH2MidStream(t *testing.T) {
+	segs := protocoltest.ReadSegments(t, filepath.Join("..", "http2", "testdata", "grpc.pcap"), 18083)
+	full := map[int64]string{}
+	for _, ev := range protocoltest.Replay(segs, New, nil) {
+		full[ev.Event.Start.UnixNano()] = h2Summary(ev)
+	}
+	var withData []protocoltest.Segment
+	for _, sg := range segs {
+		if len(sg.Payload) > 0 {
+			withData = append(withData, sg)
+		}
+	}
+	reported := 0
+	for cut := len(withData) / 3; cut < len(withData); cut++ {
+		var sink protocoltest.Collector
+		conn := protocols.Conn{Client: withData[0].Client, Server: withData[0].Server, Transport: "tcp", MidStream: true}
+		p := New(&conn, nil, &sink)
+		for _, sg := range withData[cut:] {
+			p.Data(sg.Dir, sg.Payload, sg.TS)
+		}
+		p.Close(withData[len(withData)-1].TS)
+		for _, ev := range sink.Events {
+			reported++
+			want, ok := full[ev.Event.Start.UnixNano()]
+			got := h2Summary(ev)
+			if !ok || ev.HTTP.Version != "2" || !ev.HTTP.HeadersIncomplete && got != want {
+				t.Errorf("cut at segment %d: %s, whole capture %q", cut, got, want)
+			}
+		}
+	}
+	if reported == 0 {
+		t.Error("no call reported from any cut")
+	}
 }
