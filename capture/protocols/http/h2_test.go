@@ -1,7 +1,9 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -9,9 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	xhttp2 "golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/http2"
 	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
 	"github.com/audit-io/wire-audit/internal/testenv"
 )
@@ -251,5 +258,77 @@ func TestH2MidStream(t *testing.T) {
 	}
 	if reported == 0 {
 		t.Error("no call reported from any cut")
+	}
+}
+
+// TestH2EitherSpeaksFirst: an HTTP/2 server sends its SETTINGS as soon as it accepts, so its
+// first bytes may come before the client's preface; either order hands the connection over.
+func TestH2EitherSpeaksFirst(t *testing.T) {
+	segs := protocoltest.ReadSegments(t, filepath.Join("..", "http2", "testdata", "grpc.pcap"), 18083)
+	want := protocoltest.Replay(segs, New, nil)
+	first := map[protocols.Dir]int{}
+	for i, sg := range segs {
+		if _, ok := first[sg.Dir]; !ok && len(sg.Payload) > 0 {
+			first[sg.Dir] = i
+		}
+	}
+	// Move the other side's first segment in front.
+	a, b := min(first[protocols.ToServer], first[protocols.ToClient]), max(first[protocols.ToServer], first[protocols.ToClient])
+	swapped := slices.Clone(segs)
+	moved := swapped[b]
+	copy(swapped[a+1:b+1], swapped[a:b])
+	swapped[a] = moved
+	got := protocoltest.Replay(swapped, New, nil)
+	if len(got) != len(want) || len(want) != 5 {
+		t.Fatalf("%d events in the other order, %d in capture order", len(got), len(want))
+	}
+	for i := range got {
+		if h2Summary(got[i]) != h2Summary(want[i]) {
+			t.Errorf("event %d: %s, in capture order %s", i, h2Summary(got[i]), h2Summary(want[i]))
+		}
+	}
+}
+
+// TestH2ServerSettingsFirst: the server's SETTINGS, sent before the client's preface, reaches
+// the HTTP/2 decoder: it allows the client a 16 KiB header table, which the client's first
+// header block then uses.
+func TestH2ServerSettingsFirst(t *testing.T) {
+	var srv, cli, hb bytes.Buffer
+	sf, cf := xhttp2.NewFramer(&srv, nil), xhttp2.NewFramer(&cli, nil)
+	if err := sf.WriteSettings(xhttp2.Setting{ID: xhttp2.SettingHeaderTableSize, Val: 16384}); err != nil {
+		t.Fatal(err)
+	}
+	settings := slices.Clone(srv.Bytes())
+	srv.Reset()
+	enc := hpack.NewEncoder(&hb)
+	enc.SetMaxDynamicTableSizeLimit(16384)
+	enc.SetMaxDynamicTableSize(16384)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "h"}, {":path", "/first"}} {
+		if err := enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cli.WriteString(http2.Preface)
+	if err := errors.Join(cf.WriteSettings(), cf.WriteSettingsAck(),
+		cf.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})); err != nil {
+		t.Fatal(err)
+	}
+	// The server's encoder has its own table: a fresh encoder for its side.
+	var rb bytes.Buffer
+	if err := hpack.NewEncoder(&rb).WriteField(hpack.HeaderField{Name: ":status", Value: "204"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sf.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: rb.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	var sink protocoltest.Collector
+	p := New(&testConn, nil, &sink)
+	ts := time.Unix(1700000000, 0)
+	p.Data(protocols.ToClient, settings, ts)
+	p.Data(protocols.ToServer, cli.Bytes(), ts)
+	p.Data(protocols.ToClient, srv.Bytes(), ts)
+	p.Close(ts)
+	if len(sink.Events) != 1 || sink.Events[0].HTTP.HeadersIncomplete || sink.Events[0].URL.Original != "/first" || sink.Events[0].HTTP.Response.StatusCode != 204 {
+		t.Fatalf("events %+v", sink.Events)
 	}
 }
