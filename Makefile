@@ -77,12 +77,12 @@ test: envtest node-bins kustomize helm images ## Run go vet, then all tests: a r
 	go test ./... -count=1 $(TEST_ARGS)
 
 .PHONY: bench
-bench: envtest node-bins helm images load-pcaps ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation (BENCH_ARGS adds flags).
+bench: envtest node-bins helm images load-pcaps $(LOCALBIN)/grpc-load.pcap ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation, the real node (BENCH_ARGS adds flags).
 	go test $$(go list ./... | grep -v -e /test/integration -e /test/capturebench -e /test/e2e -e /capture/export/kafka) -run '^$$' -bench . -benchmem $(BENCH_ARGS)
 	@# Kafka export to a kfake process: 300k events through the exporter and through a bare kafka-go Writer (overhead ratio), then enqueue-to-ack percentiles at 10k events/s for 3 s.
 	go test ./capture/export/kafka -run '^$$' -bench Throughput -benchtime 300000x $(BENCH_ARGS)
 	go test ./capture/export/kafka -run '^$$' -bench Latency -benchtime 30000x $(BENCH_ARGS)
-	@# Replay of real pgbench, mariadb-slap, redis-benchmark, curl and DNS lookup load on one core, with tshark on the same file.
+	@# Replay of real pgbench, mariadb-slap, redis-benchmark, curl, DNS lookup and gRPC load on one core, with tshark on the same file.
 	go test ./test/capturebench -run '^$$' -bench Replay -benchtime 5x $(BENCH_ARGS)
 	@# The sidecar live on a veth: 10k concurrent connections injected at 200k packets/s.
 	go test ./test/capturebench -run '^$$' -bench Live -benchtime 1x $(BENCH_ARGS)
@@ -105,6 +105,11 @@ load-pcaps: $(LOAD_PCAPS) ## Capture 600k+ packets each of pgbench, mariadb-slap
 
 $(LOAD_PCAPS) &:
 	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols pgsql,mysql,redis,http,dns
+
+# gRPC unary calls over HTTP/2 (test/h2peer, grpc-go), made once, on its own so that adding it
+# does not remake the others.
+$(LOCALBIN)/grpc-load.pcap:
+	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols grpc
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (linters and formatters from .golangci.yml).

@@ -29,8 +29,9 @@ DEMO_PACKAGES=(
 	'/usr/share/zoneinfo/UTC:tzdata'
 )
 # The capture tests use tcpdump and tshark as independent oracles; kcat is an independent Kafka
-# consumer.
-TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark kcat:kcat)
+# consumer; nghttp is the HTTP/2 client with several streams on one connection (curl 7.88 sends
+# one request per prior-knowledge connection).
+TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark kcat:kcat nghttp:nghttp2-client)
 
 # missing_packages CMD:PACKAGE... prints "PACKAGE (CMD)" for each CMD that is absent.
 missing_packages() {

@@ -64,9 +64,11 @@ type Event struct {
 	// URL and UserAgent are filled for HTTP events.
 	URL       *URL       `json:"url,omitempty"`
 	UserAgent *UserAgent `json:"user_agent,omitempty"`
-	Flow      *Flow      `json:"flow,omitempty"`
-	DNS       *DNS       `json:"dns,omitempty"`
-	Loss      *Loss      `json:"loss,omitempty"`
+	// RPC is filled for gRPC calls (HTTP/2 with content-type application/grpc).
+	RPC  *RPC  `json:"rpc,omitempty"`
+	Flow *Flow `json:"flow,omitempty"`
+	DNS  *DNS  `json:"dns,omitempty"`
+	Loss *Loss `json:"loss,omitempty"`
 
 	// ExportTruncated marks an event the exporter cut down to fit the message size limit.
 	ExportTruncated *Truncated `json:"export_truncated,omitempty"`
@@ -174,9 +176,13 @@ type Redis struct {
 
 // HTTP holds ECS `http.*`.
 type HTTP struct {
-	Version  string        `json:"version,omitempty"` // "1.1", "1.0"
+	Version  string        `json:"version,omitempty"` // "1.1", "1.0", "2"
 	Request  HTTPRequest   `json:"request"`
 	Response *HTTPResponse `json:"response,omitempty"`
+	// HeadersIncomplete marks an HTTP/2 stream whose header blocks referred to HPACK table
+	// entries that were never captured (capture began mid-connection, or after a gap): only
+	// the fields that decoded with certainty are filled.
+	HeadersIncomplete bool `json:"headers_incomplete,omitempty"`
 }
 
 // HTTPRequest is `http.request.*`. Bytes counts the whole request (head and body) on the wire.

@@ -96,6 +96,10 @@ func (ev *Event) appendParts(b []byte) []byte {
 		b = appendString(b, ev.UserAgent.Original)
 		b = append(b, '}')
 	}
+	if ev.RPC != nil {
+		b = append(b, `,"rpc":`...)
+		b = ev.RPC.appendJSON(b)
+	}
 	if ev.Flow != nil {
 		b = append(b, `,"flow":`...)
 		b = ev.Flow.appendJSON(b)

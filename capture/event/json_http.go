@@ -27,6 +27,9 @@ func (h *HTTP) appendJSON(b []byte) []byte {
 		b = appendHeadersBody(b, r.Headers, r.Body)
 		b = append(b, '}')
 	}
+	if h.HeadersIncomplete {
+		b = append(b, `,"headers_incomplete":true`...)
+	}
 	return append(b, '}')
 }
 

@@ -29,27 +29,37 @@ import (
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// binary is a test binary built once per test binary, the first time a test needs it.
+type binary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// get builds the binary with build (into a new temporary directory) once, and returns its
+// path; a failed build fails every test that asks.
+func (b *binary) get(t *testing.T, build func(dir string) (string, error)) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "capture-test-bin-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path, b.err = build(dir)
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+var captureBin binary
 
 // captureBinary builds cmd/capture once per test binary.
 func captureBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "capture-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath, buildErr = gobuild.Capture(context.Background(), "../..", dir)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return captureBin.get(t, func(dir string) (string, error) { return gobuild.Capture(context.Background(), "../..", dir) })
 }
 
 // sidecar is a running capture binary.

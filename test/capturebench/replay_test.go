@@ -3,10 +3,12 @@ package capturebench
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,10 +26,11 @@ import (
 	"github.com/audit-io/wire-audit/capture/protocols/all"
 	"github.com/audit-io/wire-audit/capture/source"
 	"github.com/audit-io/wire-audit/internal/testenv"
+	"github.com/audit-io/wire-audit/test/realnet"
 )
 
-var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap",
-	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap, redis-benchmark, curl and lookups against dnsmasq).")
+var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap,../../bin/grpc-load.pcap",
+	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap, redis-benchmark, curl, lookups against dnsmasq and grpc-go unary calls).")
 
 // loadFrames reads a whole capture into memory, so that the benchmark measures decoding and
 // not the disk.
@@ -68,10 +71,16 @@ func (c *countSink) Emit(ev *event.Event) {
 	}
 }
 
-func defaultProtocols(tb testing.TB) []pipeline.Protocol {
+// defaultProtocols are the parsers on their default ports; the gRPC load capture has HTTP on
+// its gRPC port too (realnet.GRPCPort), as a pod would configure it.
+func defaultProtocols(tb testing.TB, path string) []pipeline.Protocol {
 	var out []pipeline.Protocol
 	for _, p := range config.Default().Protocols {
-		if pr, ok := all.Pipeline(p.Name, p.Ports); ok {
+		ports := p.Ports
+		if p.Name == config.HTTP && strings.Contains(filepath.Base(path), "grpc") {
+			ports = append(slices.Clone(ports), realnet.GRPCPort)
+		}
+		if pr, ok := all.Pipeline(p.Name, ports); ok {
 			out = append(out, pr)
 		}
 	}
@@ -81,8 +90,8 @@ func defaultProtocols(tb testing.TB) []pipeline.Protocol {
 	return out
 }
 
-func replayOnce(tb testing.TB, frames []Frame, link layers.LinkType, sink protocols.Sink) *pipeline.Pipeline {
-	p, err := pipeline.New(pipeline.Options{Protocols: defaultProtocols(tb), Sink: sink, Flows: true})
+func replayOnce(tb testing.TB, protos []pipeline.Protocol, frames []Frame, link layers.LinkType, sink protocols.Sink) *pipeline.Pipeline {
+	p, err := pipeline.New(pipeline.Options{Protocols: protos, Sink: sink, Flows: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -125,8 +134,13 @@ func tshark(b *testing.B, path string) tsharkTimes {
 		field = "resp.bulk_string.value"
 	case strings.Contains(base, "http"):
 		field = "http.request.uri"
+	case strings.Contains(base, "grpc"):
+		field = "http2.headers.path" // tshark's grpc dissector runs under it on every message
 	}
 	args := []string{"taskset", "-c", "0", "tshark", "-n", "-r", path, "-T", "fields", "-e", field}
+	if strings.Contains(filepath.Base(path), "grpc") {
+		args = append(args, "-d", fmt.Sprintf("tcp.port==%d,http2", realnet.GRPCPort))
+	}
 	if _, err := exec.LookPath("taskset"); err != nil {
 		args = args[3:]
 	}
@@ -172,8 +186,9 @@ func BenchmarkReplay(b *testing.B) {
 				b.ResetTimer()
 				cpu0 := processCPU(b)
 				var p *pipeline.Pipeline
+				protos := defaultProtocols(b, path)
 				for range b.N {
-					p = replayOnce(b, frames, link, sink)
+					p = replayOnce(b, protos, frames, link, sink)
 				}
 				cpu := processCPU(b) - cpu0
 				b.StopTimer()
@@ -183,7 +198,10 @@ func BenchmarkReplay(b *testing.B) {
 				ours := pkts / secs
 				b.ReportMetric(ours, "pkts/s")
 				b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/pkts, "allocs/pkt")
-				b.ReportMetric(float64(p.Stats().Events.Load()-p.Stats().Flows.Load()), "transactions")
+				txns := float64(p.Stats().Events.Load() - p.Stats().Flows.Load())
+				b.ReportMetric(txns, "transactions")
+				b.ReportMetric(txns*float64(b.N)/secs, "txns/s")
+				b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/(txns*float64(b.N)), "allocs/txn")
 				b.ReportMetric(float64(len(frames)), "pkts/file")
 				oursCPU := pkts / cpu.Seconds()
 				b.ReportMetric(oursCPU, "cpu-pkts/s")

@@ -1,12 +1,15 @@
 package realnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -17,8 +20,8 @@ type LoadOptions struct {
 	Dir string
 	// Packets is the least number of packets each file holds. Default 600000.
 	Packets int
-	// Protocols to capture, of "pgsql", "mysql", "redis", "http" and "dns" (lookups over UDP
-	// against dnsmasq). Default pgsql and mysql.
+	// Protocols to capture, of "pgsql", "mysql", "redis", "http", "dns" (lookups over UDP
+	// against dnsmasq) and "grpc" (unary calls over HTTP/2). Default pgsql and mysql.
 	Protocols []string
 	// Clients is the number of concurrent client connections. Default 4.
 	Clients int
@@ -30,6 +33,9 @@ type LoadOptions struct {
 	MaxRounds int
 	// DisableOffloads captures MTU-sized packets instead of the veth's GSO super-packets.
 	DisableOffloads bool
+	// H2Peer is the test/h2peer binary, which "grpc" needs (a grpc-go server and load
+	// client; a module of its own, so the caller builds it).
+	H2Peer string
 }
 
 // LoadCapture describes one file written by CaptureLoad.
@@ -99,6 +105,8 @@ func CaptureLoad(t TB, opts LoadOptions) []LoadCapture {
 			lp = redisLoad(t, pair, opts.Clients)
 		case "http":
 			lp = httpLoad(t, pair, opts.Clients)
+		case "grpc":
+			lp = grpcLoad(t, pair, opts.Clients, opts.H2Peer)
 		default:
 			t.Fatalf("realnet: no load for protocol %q", proto)
 		}
@@ -254,6 +262,34 @@ func httpLoad(t TB, pair *Pair, clients int) loadProtocol {
 		for range clients {
 			err = errors.Join(err, <-errs)
 		}
+		return err
+	}}
+}
+
+// GRPCPort is where grpcLoad's server listens.
+const GRPCPort = 50051
+
+// grpcLoad starts test/h2peer's grpc-go server; a round is h2peer's load client making n
+// unary calls over clients connections (HTTP/2, one call after another on each).
+func grpcLoad(t TB, pair *Pair, clients int, h2peer string) loadProtocol {
+	t.Helper()
+	if h2peer == "" {
+		t.Fatalf("realnet: grpc load needs the h2peer binary")
+	}
+	addr := net.JoinHostPort(pair.PeerIP.String(), strconv.Itoa(GRPCPort))
+	srv := startProc(t, "h2peer", pair.Exec(pair.PeerNS, h2peer, "grpc-server", addr), syscall.SIGTERM)
+	err := waitUntil(t.Context(), 15*time.Second, 50*time.Millisecond, srv, func(ctx context.Context) error {
+		c, err := pair.Dial(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+	if err != nil {
+		t.Fatalf("realnet: grpc server: %v", err)
+	}
+	return loadProtocol{port: GRPCPort, first: 5000, most: 100000, round: func(_, n int) error {
+		_, err := runWithInput("h2peer", pair.Exec(pair.PodNS, h2peer, "grpc-load", addr, strconv.Itoa(n), strconv.Itoa(clients)), "", 10*time.Minute)
 		return err
 	}}
 }

@@ -20,6 +20,9 @@ type NginxOptions struct {
 	Files map[string]string
 	// Server holds extra directives for the server block, such as locations.
 	Server string
+	// HTTP2 makes the listeners cleartext HTTP/2 (`listen ... http2`), which nginx 1.22
+	// serves with prior knowledge only: it does not take "Upgrade: h2c".
+	HTTP2 bool
 }
 
 // Nginx is an nginx running in the peer namespace of a pair, serving a document root on the
@@ -59,6 +62,9 @@ func StartNginx(t TB, pair *Pair, opts NginxOptions) *Nginx {
 		}
 	}
 	port := strconv.Itoa(opts.Port)
+	if opts.HTTP2 {
+		port += " http2"
+	}
 	conf := fmt.Sprintf(`daemon off;
 user root root;
 worker_processes 1;

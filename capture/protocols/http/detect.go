@@ -9,7 +9,8 @@ import (
 // Detect says whether first, the first bytes of direction dir of a connection, look like the
 // start of HTTP/1.x: from the client a known method, a space and a request target (with the
 // " HTTP/1.x" version once the line is complete); from the server "HTTP/1.0 " or "HTTP/1.1 "
-// and a three-digit status.
+// and a three-digit status. The HTTP/2 client preface counts too: the parser hands such a
+// connection to protocols/http2.
 func Detect(first []byte, dir protocols.Dir) bool {
 	if dir == protocols.ToClient {
 		if len(first) < 12 {
@@ -21,6 +22,9 @@ func Detect(first []byte, dir protocols.Dir) bool {
 		}
 		_, _, _, ok := statusLine(line)
 		return ok
+	}
+	if isPreface(first) {
+		return true // HTTP/2 with prior knowledge
 	}
 	sp := bytes.IndexByte(first, ' ')
 	if sp <= 0 || !isMethod(first[:sp]) || len(first) < sp+2 || first[sp+1] <= ' ' || first[sp+1] >= 0x7f {

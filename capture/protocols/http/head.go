@@ -3,6 +3,8 @@ package http
 import (
 	"bytes"
 	"strconv"
+
+	"github.com/audit-io/wire-audit/capture/protocols/internal/httpfields"
 )
 
 // methods are the request methods the parser recognises (RFC 9110, WebDAV, PATCH, PRI is not
@@ -91,6 +93,7 @@ type fields struct {
 	chunked       bool
 	close         bool // Connection: close
 	keepAlive     bool // Connection: keep-alive
+	h2c           bool // Upgrade: h2c
 	host, ua      []byte
 	// picked holds the configured headers, name and value, in the order seen.
 	picked [][2][]byte
@@ -136,13 +139,13 @@ func parseHeaders(lines []byte, want []string, f *fields) bool {
 			f.keepAlive = f.keepAlive || hasToken(val, "keep-alive")
 		case bytes.EqualFold(name, []byte("Host")):
 			f.host = val
+		case bytes.EqualFold(name, []byte("Upgrade")):
+			f.h2c = f.h2c || hasToken(val, "h2c")
 		case bytes.EqualFold(name, []byte("User-Agent")):
 			f.ua = val
 		}
-		for _, w := range want {
-			if bytes.EqualFold(name, []byte(w)) {
-				f.picked = append(f.picked, [2][]byte{name, val})
-			}
+		if httpfields.Wanted(name, want) {
+			f.picked = append(f.picked, [2][]byte{name, val})
 		}
 	}
 	return true
@@ -160,50 +163,4 @@ func hasToken(v []byte, tok string) bool {
 func hasLastToken(v []byte, tok string) bool {
 	i := bytes.LastIndexByte(v, ',')
 	return bytes.EqualFold(bytes.TrimSpace(v[i+1:]), []byte(tok))
-}
-
-// splitHost splits a Host header value into domain and port.
-func splitHost(h []byte) (string, uint16) {
-	if len(h) == 0 {
-		return "", 0
-	}
-	host, port := h, []byte(nil)
-	if h[0] == '[' {
-		if i := bytes.IndexByte(h, ']'); i > 0 {
-			host = h[1:i]
-			if len(h) > i+1 && h[i+1] == ':' {
-				port = h[i+2:]
-			}
-		}
-	} else if i := bytes.LastIndexByte(h, ':'); i >= 0 {
-		host, port = h[:i], h[i+1:]
-	}
-	var p uint16
-	if n, err := strconv.ParseUint(string(port), 10, 16); err == nil {
-		p = uint16(n)
-	}
-	return string(bytes.ToLower(host)), p
-}
-
-// splitTarget returns the path and query of a request target; an absolute-form target
-// ("http://host/p?q") also gives its host.
-func splitTarget(t []byte) (path, query, host []byte) {
-	if i := bytes.Index(t, []byte("://")); i > 0 && t[0] != '/' {
-		rest := t[i+3:]
-		j := bytes.IndexAny(rest, "/?#")
-		if j < 0 {
-			j = len(rest)
-		}
-		host, t = rest[:j], rest[j:]
-		if len(t) == 0 || t[0] != '/' {
-			t = append([]byte("/"), t...)
-		}
-	}
-	if i := bytes.IndexByte(t, '#'); i >= 0 {
-		t = t[:i]
-	}
-	if i := bytes.IndexByte(t, '?'); i >= 0 {
-		return t[:i], t[i+1:], host
-	}
-	return t, nil, host
 }

@@ -33,11 +33,11 @@ package http
 
 import (
 	"bytes"
-	"strings"
 	"time"
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/httpfields"
 )
 
 const (
@@ -46,7 +46,7 @@ const (
 	// maxPending bounds the requests waiting for a response.
 	maxPending = 1024
 	// redacted replaces the values of credential headers.
-	redacted = "[redacted]"
+	redacted = httpfields.Redacted
 )
 
 // Messages of error.message.
@@ -82,6 +82,10 @@ type parser struct {
 	// srvWait: the pairing is lost; server bytes are dropped until armed (a request arrived
 	// with nothing queued) and a segment starts with a status line.
 	srvWait, armed bool
+	// h2 decodes the connection once it turned out to be HTTP/2 (h2.go); started says
+	// which directions have had bytes.
+	h2      protocols.StreamParser
+	started [2]bool
 	// drop counts responses still to come for requests that were not tracked.
 	drop int
 	// scratch for header parsing, reused.
@@ -92,7 +96,7 @@ type parser struct {
 type request struct {
 	method, target, version string
 	path, query             string
-	domain                  string
+	domain, host            string
 	port                    uint16
 	ua                      string
 	headers                 map[string]string
@@ -105,11 +109,16 @@ type request struct {
 	respHdrs map[string]string
 	noBody   bool // a HEAD request: the response has no body
 	connect  bool
+	h2c      bool // asked to upgrade to h2c
 	// after counts the responses that follow this one's and answer requests not tracked.
 	after int
 }
 
 func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
+	if p.h2 != nil || p.toHTTP2(dir, data) {
+		p.h2.Data(dir, data, ts)
+		return
+	}
 	if dir == protocols.ToServer {
 		p.client(data, ts)
 		return
@@ -122,8 +131,11 @@ func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
 		p.srvWait, p.armed = false, false
 		r.reset(stHead)
 	}
-	if _, err := r.feed(toClient, p, data, ts, p.keep); err != nil {
+	n, err := r.feed(toClient, p, data, ts, p.keep)
+	if err != nil {
 		p.lostPairing(ts)
+	} else if p.h2 != nil && n < len(data) {
+		p.h2.Data(protocols.ToClient, data[n:], ts) // the first HTTP/2 bytes after the 101
 	}
 }
 
@@ -144,6 +156,9 @@ func (p *parser) client(data []byte, ts time.Time) {
 		}
 		n, err := r.feed(toServer, p, data, ts, p.keep)
 		if err == nil {
+			if p.h2 != nil && n < len(data) {
+				p.h2.Data(protocols.ToServer, data[n:], ts)
+			}
 			return
 		}
 		p.lostClient(ts)
@@ -152,6 +167,11 @@ func (p *parser) client(data []byte, ts time.Time) {
 }
 
 func (p *parser) Gap(dir protocols.Dir, n int, ts time.Time) {
+	if p.h2 != nil {
+		p.h2.Gap(dir, n, ts)
+		return
+	}
+	p.started[dir&1] = true
 	if n <= 0 || p.rd[dir&1].skip(n) {
 		return
 	}
@@ -163,6 +183,10 @@ func (p *parser) Gap(dir protocols.Dir, n int, ts time.Time) {
 }
 
 func (p *parser) Close(ts time.Time) {
+	if p.h2 != nil {
+		p.h2.Close(ts)
+		return
+	}
 	if r := &p.rd[toClient]; r.state == stUntilEOF && r.msg != nil {
 		r.finish(toClient, p, ts) // the close ends the body
 	}
@@ -218,7 +242,7 @@ func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
 	}
 	f := &p.f
 	q := &request{method: method(meth), target: string(target), version: ver, msg: m, ua: string(f.ua)}
-	path, query, host := splitTarget(target)
+	path, query, host := httpfields.SplitTarget(target)
 	q.path, q.query = string(path), string(query)
 	if q.method == "CONNECT" {
 		q.path, host = "", target // authority-form: host:port
@@ -226,13 +250,17 @@ func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
 	if len(host) == 0 {
 		host = f.host
 	}
-	q.domain, q.port = splitHost(host)
+	if f.h2c {
+		q.host = string(host) // only an upgrade to HTTP/2 needs the authority as sent
+	}
+	q.domain, q.port = httpfields.SplitHost(host)
 	if q.port == 0 && q.domain != "" {
 		q.port = p.conn.Server.Port() // no port in Host: the one the request went to
 	}
 	q.headers = picked(f.picked)
 	q.noBody = q.method == "HEAD"
 	q.connect = q.method == "CONNECT"
+	q.h2c = f.h2c
 	if p.queue.Len() >= maxPending {
 		// Reported now; its response, which comes after the last queued one's, is skipped.
 		p.emit(q, q.msg.start, noteTooMany)
@@ -274,6 +302,11 @@ func (p *parser) responseHead(line []byte, m *message, ts time.Time) (uint8, int
 		q.interim += m.wire
 		m.wire = 0
 		return stHead, 0, nil
+	}
+	if code == 101 && q.h2c && p.f.h2c {
+		p.upgradeH2C(m)
+		p.rd[toServer].reset(stOff)
+		return stOff, 0, nil
 	}
 	q.resp, q.code, q.phrase = m, code, string(phrase)
 	q.respHdrs = picked(p.f.picked)
@@ -317,12 +350,7 @@ func (p *parser) done(dir int, m *message, ts time.Time) {
 func (p *parser) emit(q *request, end time.Time, note string) {
 	ev := protocols.NewEvent(p.conn, event.TypeHTTP, q.msg.start)
 	ev.Method = q.method
-	query := q.method + " " + q.target
-	if n := p.opts.MaxQueryLength; n > 0 && len(query) > n {
-		query = truncate(query, n)
-		ev.QueryTruncated = true
-	}
-	ev.Query = query
+	ev.Query, ev.QueryTruncated = httpfields.Query(q.method, q.target, p.opts.MaxQueryLength)
 	h := &event.HTTP{Version: q.version, Request: event.HTTPRequest{Method: q.method, Bytes: q.msg.wire, Headers: q.headers}}
 	h.Request.Body = body(q.msg)
 	var respBytes uint64
@@ -363,29 +391,9 @@ func body(m *message) *event.HTTPBody {
 
 // picked turns the configured headers seen into the event's map, redacting credentials.
 func picked(hs [][2][]byte) map[string]string {
-	if len(hs) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(hs))
+	var out map[string]string
 	for _, h := range hs {
-		name := strings.ToLower(string(h[0]))
-		val := string(h[1])
-		switch name {
-		case "authorization", "proxy-authorization", "cookie", "set-cookie":
-			val = redacted
-		}
-		if old, ok := out[name]; ok && val != redacted {
-			val = old + ", " + val
-		}
-		out[name] = val
+		out = httpfields.AddHeader(out, string(h[0]), string(h[1]))
 	}
 	return out
-}
-
-// truncate cuts s to at most n bytes on a UTF-8 boundary.
-func truncate(s string, n int) string {
-	for n > 0 && n < len(s) && s[n]&0xc0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

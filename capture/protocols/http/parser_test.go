@@ -219,7 +219,11 @@ func TestDetect(t *testing.T) {
 		{"get", "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n", protocols.ToServer, true},
 		{"post cut", "POST /api/v1/ite", protocols.ToServer, true},
 		{"options star", "OPTIONS * HTTP/1.1\r\n", protocols.ToServer, true},
-		{"h2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", protocols.ToServer, false},
+		// HTTP/2 with prior knowledge is handed to protocols/http2.
+		{"h2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", protocols.ToServer, true},
+		{"h2 preface cut", "PRI * HT", protocols.ToServer, true},
+		{"h2 preface too short to tell", "PRI", protocols.ToServer, false},
+		{"h2 preface wrong", "PRI * HTTP/2.1\r\n", protocols.ToServer, false},
 		{"http/2 version", "GET / HTTP/2.0\r\n", protocols.ToServer, false},
 		{"redis inline", "GET key\r\n", protocols.ToServer, false},
 		{"lowercase", "get / HTTP/1.1\r\n", protocols.ToServer, false},

@@ -1,6 +1,7 @@
 // Command loadpcap writes pcap files of sustained real load for the replay benchmarks:
 // pgsql-load.pcap (pgbench), mysql-load.pcap (mariadb-slap), redis-load.pcap (redis-benchmark
-// -P 16) and http-load.pcap (curl keep-alive to nginx), captured on the pod side of a veth pair. It needs root and the Debian packages listed in package realnet.
+// -P 16), http-load.pcap (curl keep-alive to nginx) and grpc-load.pcap (grpc-go unary calls,
+// test/h2peer), captured on the pod side of a veth pair. It needs root and the Debian packages listed in package realnet.
 //
 //	go run ./test/realnet/cmd/loadpcap -out bin -packets 600000
 package main
@@ -13,10 +14,13 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/audit-io/wire-audit/test/gobuild"
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
@@ -29,7 +33,7 @@ func run() int {
 	var (
 		out       = flag.String("out", "bin", "directory for the pcap files")
 		packets   = flag.Int("packets", 600000, "least number of packets per file")
-		protocols = flag.String("protocols", "pgsql,mysql", "comma-separated protocols to capture: pgsql, mysql, dns")
+		protocols = flag.String("protocols", "pgsql,mysql", "comma-separated protocols to capture: pgsql, mysql, redis, http, dns, grpc")
 		clients   = flag.Int("clients", 4, "concurrent client connections")
 		noOffload = flag.Bool("disable-offloads", false, "capture MTU-sized packets instead of GSO super-packets")
 		timeout   = flag.Duration("timeout", 15*time.Minute, "give up after this long")
@@ -38,6 +42,20 @@ func run() int {
 	opts := realnet.LoadOptions{
 		Dir: *out, Packets: *packets, Protocols: strings.Split(*protocols, ","),
 		Clients: *clients, DisableOffloads: *noOffload,
+	}
+	if slices.Contains(opts.Protocols, "grpc") {
+		// The gRPC peer is a module of its own (test/h2peer), built once here.
+		dir, err := os.MkdirTemp("", "loadpcap-")
+		if err != nil {
+			log.Printf("loadpcap: %v", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		opts.H2Peer = filepath.Join(dir, "h2peer")
+		if err := gobuild.Go(context.Background(), "test/h2peer", ".", opts.H2Peer, nil); err != nil {
+			log.Printf("loadpcap: %v (run from the repository root)", err)
+			return 1
+		}
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		log.Printf("loadpcap: %v", err)
