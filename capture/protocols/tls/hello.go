@@ -1,6 +1,7 @@
 package tls
 
 import (
+	"bytes"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -56,7 +57,7 @@ func parseClientHello(body []byte) (*clientHello, error) {
 		!s.ReadUint8LengthPrefixed((*cryptobyte.String)(&comp)) {
 		return nil, errMalformed
 	}
-	ch.sessionID = sid
+	ch.sessionID = bytes.Clone(sid)
 	for !suites.Empty() {
 		var c uint16
 		suites.ReadUint16(&c)
@@ -77,7 +78,7 @@ func parseClientHello(body []byte) (*clientHello, error) {
 		case extECPointFormats:
 			var l cryptobyte.String
 			ok = data.ReadUint8LengthPrefixed(&l) && data.Empty()
-			ch.pointFormats = l
+			ch.pointFormats = bytes.Clone(l) // l points into the parser's reused buffer
 		case extSignatureAlgorithms:
 			ch.sigAlgs, ok = readUint16List(data, true)
 		case extALPN:
@@ -197,7 +198,7 @@ func parseServerHello(body []byte) (*serverHello, error) {
 		!s.ReadUint16(&sh.cipher) || !s.ReadUint8(&comp) {
 		return nil, errMalformed
 	}
-	sh.sessionID = sid
+	sh.random, sh.sessionID = bytes.Clone(sh.random), bytes.Clone(sid)
 	if s.Empty() {
 		return sh, nil
 	}

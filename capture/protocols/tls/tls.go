@@ -197,8 +197,8 @@ func (p *Parser) loseHalf(dir protocols.Dir) {
 func (p *Parser) startRecord(dir protocols.Dir, h *half) {
 	switch h.typ {
 	case recordChangeCipherSpec:
-		if p.version == versionTLS13 || p.version == 0 && dir == protocols.ToServer {
-			return // TLS 1.3 middlebox compatibility: means nothing
+		if p.version == versionTLS13 || p.sh == nil && !p.conn.MidStream {
+			return // TLS 1.3 middlebox compatibility (after a HelloRetryRequest too): means nothing
 		}
 		h.ccs = true
 		if dir == protocols.ToClient && !p.srvCert && p.sh != nil && p.resumed == nil {
@@ -239,7 +239,7 @@ func (p *Parser) endRecord(dir protocols.Dir, h *half, ts time.Time) {
 		}
 	case recordAlert:
 		if h.protected {
-			if !p.established() {
+			if !p.established() && !p.half[0].lost && !p.half[1].lost {
 				p.fail("encrypted alert from the " + side(dir))
 			}
 			return
