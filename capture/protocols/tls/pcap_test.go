@@ -54,6 +54,11 @@ type tsharkConn struct {
 
 // tsharkConns runs tshark on the capture and returns its view per client port.
 func tsharkConns(t *testing.T, file string, port uint16) map[string]*tsharkConn {
+	return tsharkConnsAs(t, "testdata/"+file, port, "tls")
+}
+
+// tsharkConnsAs is tsharkConns on the capture at path with port decoded as proto.
+func tsharkConnsAs(t *testing.T, path string, port uint16, proto string) map[string]*tsharkConn {
 	t.Helper()
 	if _, err := exec.LookPath("tshark"); err != nil {
 		testenv.Missing(t, "tshark not installed")
@@ -62,7 +67,7 @@ func tsharkConns(t *testing.T, file string, port uint16) map[string]*tsharkConn 
 		"tls.handshake.ja3", "tls.handshake.ja3s", "tls.handshake.ciphersuite", "tls.handshake.extensions_alpn_str",
 		"tls.handshake.extensions.supported_version", "tls.handshake.version", "tls.alert_message.desc",
 		"tls.handshake.certificate", "x509af.serialNumber", "x509ce.dNSName"}
-	args := []string{"-n", "-r", filepath.Join("testdata", file), "-d", "tcp.port==" + itoa(port) + ",tls", "-Y", "tls.handshake or tls.alert_message", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"}
+	args := []string{"-n", "-r", path, "-d", "tcp.port==" + itoa(port) + "," + proto, "-Y", "tls.handshake or tls.alert_message", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"}
 	for _, f := range fields {
 		args = append(args, "-e", f)
 	}
