@@ -26,7 +26,7 @@ import (
 	"github.com/audit-io/wire-audit/internal/testenv"
 )
 
-var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap",
+var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap,../../bin/tls-load.pcap",
 	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap, redis-benchmark, curl and lookups against dnsmasq).")
 
 // loadFrames reads a whole capture into memory, so that the benchmark measures decoding and
@@ -125,6 +125,8 @@ func tshark(b *testing.B, path string) tsharkTimes {
 		field = "resp.bulk_string.value"
 	case strings.Contains(base, "http"):
 		field = "http.request.uri"
+	case strings.Contains(base, "tls"):
+		field = "tls.handshake.extensions_server_name"
 	}
 	args := []string{"taskset", "-c", "0", "tshark", "-n", "-r", path, "-T", "fields", "-e", field}
 	if _, err := exec.LookPath("taskset"); err != nil {

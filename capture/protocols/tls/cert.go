@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"golang.org/x/crypto/cryptobyte"
@@ -34,13 +35,45 @@ func parseCertificateMsg(body []byte) (leaf []byte, n int, err error) {
 	return leaf, n, nil
 }
 
+// certCache keeps the fields of recently seen certificates by their SHA-256: a server shows
+// the same leaf to every client, and crypto/x509 parsing is most of a TLS 1.2 handshake's
+// cost. It is shared by the pipelines of all interfaces, hence the lock; the fields it hands
+// out are shared by events, which nobody modifies after emit.
+var certCache struct {
+	sync.Mutex
+	m map[[32]byte]event.TLSCertificate
+}
+
+// certCacheSize bounds certCache; when full it is emptied (certificates repeat in bursts).
+const certCacheSize = 256
+
 // certificateFields parses der with crypto/x509 into the event's certificate fields.
 func certificateFields(der []byte) (event.TLSCertificate, error) {
+	sum := sha256.Sum256(der)
+	certCache.Lock()
+	f, ok := certCache.m[sum]
+	certCache.Unlock()
+	if ok {
+		return f, nil
+	}
+	f, err := parseCertificate(der, sum)
+	if err != nil {
+		return f, err
+	}
+	certCache.Lock()
+	if certCache.m == nil || len(certCache.m) >= certCacheSize {
+		certCache.m = make(map[[32]byte]event.TLSCertificate, certCacheSize)
+	}
+	certCache.m[sum] = f
+	certCache.Unlock()
+	return f, nil
+}
+
+func parseCertificate(der []byte, sum [32]byte) (event.TLSCertificate, error) {
 	c, err := x509.ParseCertificate(der)
 	if err != nil {
 		return event.TLSCertificate{}, fmt.Errorf("tls: certificate: %w", err)
 	}
-	sum := sha256.Sum256(der)
 	out := event.TLSCertificate{
 		Subject:   c.Subject.String(),
 		Issuer:    c.Issuer.String(),

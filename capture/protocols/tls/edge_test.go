@@ -33,7 +33,7 @@ type chunk struct {
 }
 
 // connChunks returns the chunks of the nginx.pcap connection whose client port is port.
-func connChunks(t *testing.T, file string, srvPort, cliPort uint16) []chunk {
+func connChunks(t testing.TB, file string, srvPort, cliPort uint16) []chunk {
 	t.Helper()
 	var out []chunk
 	for _, s := range protocoltest.ReadSegments(t, "testdata/"+file, srvPort) {
@@ -86,8 +86,8 @@ func tlsPart(ev *event.Event) string {
 // record headers and bodies split across segments give the same event as whole segments.
 func TestSplitRecords(t *testing.T) {
 	for _, c := range []struct {
-		file       string
-		srv, cli   uint16
+		file     string
+		srv, cli uint16
 	}{{"nginx.pcap", nginxPort, 45024}, {"nginx.pcap", nginxPort, 45002}, {"mtls.pcap", mtlsPort, 36310}, {"nginx.pcap", nginxPort, 45098}} {
 		chunks := connChunks(t, c.file, c.srv, c.cli)
 		want := tlsPart(one(t, run(testConn, chunks, 0)))

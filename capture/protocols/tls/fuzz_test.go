@@ -8,7 +8,9 @@ import (
 
 // handshakeBodies returns the bodies of the handshake messages of type typ in the captures,
 // as fuzzing seeds.
-func handshakeBodies(f *testing.F, typ byte) [][]byte {
+func handshakeBodies(f *testing.F, typ byte) [][]byte { return handshakeBodiesTB(f, typ) }
+
+func handshakeBodiesTB(f testing.TB, typ byte) [][]byte {
 	var out [][]byte
 	for _, c := range []struct {
 		file string

@@ -242,49 +242,51 @@ func isGREASE(v uint16) bool { return v&0x0f0f == 0x0a0a && v>>8 == v&0xff }
 // ja3 is the JA3 fingerprint of ch: the MD5 of version, ciphers, extensions, groups and point
 // formats in decimal, GREASE left out, as Salesforce's reference, Zeek and tshark compute it.
 func (ch *clientHello) ja3() string {
-	var b strings.Builder
-	b.WriteString(strconv.Itoa(int(ch.version)))
-	b.WriteByte(',')
-	joinDecimal(&b, ch.ciphers)
-	b.WriteByte(',')
-	joinDecimal(&b, ch.extensions)
-	b.WriteByte(',')
-	joinDecimal(&b, ch.groups)
-	b.WriteByte(',')
+	b := make([]byte, 0, 512)
+	b = strconv.AppendUint(b, uint64(ch.version), 10)
+	b = append(b, ',')
+	b = joinDecimal(b, ch.ciphers)
+	b = append(b, ',')
+	b = joinDecimal(b, ch.extensions)
+	b = append(b, ',')
+	b = joinDecimal(b, ch.groups)
+	b = append(b, ',')
 	for i, f := range ch.pointFormats {
 		if i > 0 {
-			b.WriteByte('-')
+			b = append(b, '-')
 		}
-		b.WriteString(strconv.Itoa(int(f)))
+		b = strconv.AppendUint(b, uint64(f), 10)
 	}
-	sum := md5.Sum([]byte(b.String()))
+	sum := md5.Sum(b)
 	return hex.EncodeToString(sum[:])
 }
 
 // ja3s is the JA3S fingerprint of sh: the MD5 of version, cipher and extensions.
 func (sh *serverHello) ja3s() string {
-	var b strings.Builder
-	b.WriteString(strconv.Itoa(int(sh.version)))
-	b.WriteByte(',')
-	b.WriteString(strconv.Itoa(int(sh.cipher)))
-	b.WriteByte(',')
-	joinDecimal(&b, sh.extensions)
-	sum := md5.Sum([]byte(b.String()))
+	b := make([]byte, 0, 128)
+	b = strconv.AppendUint(b, uint64(sh.version), 10)
+	b = append(b, ',')
+	b = strconv.AppendUint(b, uint64(sh.cipher), 10)
+	b = append(b, ',')
+	b = joinDecimal(b, sh.extensions)
+	sum := md5.Sum(b)
 	return hex.EncodeToString(sum[:])
 }
 
-func joinDecimal(b *strings.Builder, vs []uint16) {
+// joinDecimal appends the values of vs but GREASE, in decimal, joined by '-'.
+func joinDecimal(b []byte, vs []uint16) []byte {
 	first := true
 	for _, v := range vs {
 		if isGREASE(v) {
 			continue
 		}
 		if !first {
-			b.WriteByte('-')
+			b = append(b, '-')
 		}
 		first = false
-		b.WriteString(strconv.Itoa(int(v)))
+		b = strconv.AppendUint(b, uint64(v), 10)
 	}
+	return b
 }
 
 // ja4 is the JA4 fingerprint of ch over TCP, as FoxIO's technical_details/JA4.md defines it
@@ -293,6 +295,7 @@ func (ch *clientHello) ja4() string {
 	ciphers := withoutGREASE(ch.ciphers)
 	exts := withoutGREASE(ch.extensions)
 	var b strings.Builder
+	b.Grow(36)
 	b.WriteByte('t')
 	b.WriteString(ja4Version(ch))
 	if ch.hasSNI {
@@ -300,7 +303,10 @@ func (ch *clientHello) ja4() string {
 	} else {
 		b.WriteByte('i')
 	}
-	fmt.Fprintf(&b, "%02d%02d", min(len(ciphers), 99), min(len(exts), 99))
+	for _, n := range []int{min(len(ciphers), 99), min(len(exts), 99)} {
+		b.WriteByte(byte('0' + n/10))
+		b.WriteByte(byte('0' + n%10))
+	}
 	b.WriteString(ja4ALPN(ch.alpn))
 	b.WriteByte('_')
 	slices.Sort(ciphers)
@@ -370,14 +376,15 @@ func ja4Hash(s string) string {
 }
 
 func hexList(vs []uint16) string {
-	var b strings.Builder
+	const digits = "0123456789abcdef"
+	b := make([]byte, 0, 5*len(vs))
 	for i, v := range vs {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		fmt.Fprintf(&b, "%04x", v)
+		b = append(b, digits[v>>12], digits[v>>8&0xf], digits[v>>4&0xf], digits[v&0xf])
 	}
-	return b.String()
+	return string(b)
 }
 
 func withoutGREASE(vs []uint16) []uint16 {

@@ -451,6 +451,7 @@ func (p *Parser) emit(established *bool, errMsg string) {
 	}
 	if ch := p.ch; ch != nil {
 		c := &event.TLSClient{ServerName: ch.serverName, JA3: ch.ja3(), JA4: ch.ja4()}
+		c.SupportedCiphers = make([]string, 0, len(ch.ciphers))
 		for _, s := range ch.ciphers {
 			if !isGREASE(s) {
 				c.SupportedCiphers = append(c.SupportedCiphers, cipherName(s))
