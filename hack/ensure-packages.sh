@@ -20,6 +20,8 @@ DEMO_PACKAGES=(
 	redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools
 	'/usr/sbin/nginx:nginx' curl:curl
 )
+# The TLS tests and captures make certificates and connect with openssl, and use Python's ssl.
+TLS_PACKAGES=(openssl:openssl python3:python3)
 # The capture tests use tcpdump and tshark as independent oracles; kcat is an independent Kafka
 # consumer.
 TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark kcat:kcat)
@@ -92,7 +94,7 @@ main() {
 	done
 	local pairs=("${DEMO_PACKAGES[@]}")
 	if [[ $set == all ]]; then
-		pairs+=("${TEST_PACKAGES[@]}")
+		pairs+=("${TEST_PACKAGES[@]}" "${TLS_PACKAGES[@]}")
 	fi
 	if ((check)); then
 		local missing
