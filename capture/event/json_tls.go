@@ -18,14 +18,14 @@ func (t *TLS) appendHandshake(b []byte) []byte {
 		b = optString(b, `,"ja4":`, c.JA4)
 		b = optBool(b, `,"certificate_requested":`, c.CertificateRequested)
 		b = optBool(b, `,"certificate_sent":`, c.CertificateSent)
-		b = c.TLSCertificate.appendJSON(b)
+		b = c.appendJSON(b)
 		b = closeObject(b, open)
 	}
 	if s := t.Server; s != nil {
 		b = append(b, `,"server":{`...)
 		open := len(b)
 		b = optString(b, `,"ja3s":`, s.JA3S)
-		b = s.TLSCertificate.appendJSON(b)
+		b = s.appendJSON(b)
 		b = closeObject(b, open)
 	}
 	return b

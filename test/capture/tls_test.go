@@ -232,16 +232,19 @@ s.sendall(b"GET / HTTP/1.0\r\nHost: tls.test\r\n\r\n"); s.recv(100); s.close()`)
 		for len(f) < 7 {
 			f = append(f, "")
 		}
-		if f[2] == "1" {
+		switch f[2] {
+		case "1":
 			theirs[f[0]+" sni"], theirs[f[0]+" ja3"] = f[3], f[4]
-		} else if f[2] == "2" {
+		case "2":
 			theirs[f[1]+" ja3s"], theirs[f[1]+" cipher"] = f[5], f[6]
 		}
 	}
 	for i, ev := range live {
 		p := fmt.Sprint(ev.Client.Port)
 		var cs uint16
-		fmt.Sscanf(theirs[p+" cipher"], "0x%x", &cs)
+		if _, err := fmt.Sscanf(theirs[p+" cipher"], "0x%x", &cs); err != nil {
+			t.Errorf("%s: tshark cipher %q: %v", clients[i].name, theirs[p+" cipher"], err)
+		}
 		ours := []string{ev.TLS.Client.ServerName, ev.TLS.Client.JA3, ev.TLS.Server.JA3S, ev.TLS.Cipher}
 		want := []string{theirs[p+" sni"], theirs[p+" ja3"], theirs[p+" ja3s"], gotls.CipherSuiteName(cs)}
 		if !slices.Equal(ours, want) {

@@ -120,9 +120,10 @@ func TestTLSUpgrades(t *testing.T) {
 		for len(f) < 5 {
 			f = append(f, "")
 		}
-		if f[2] == "1" {
+		switch f[2] {
+		case "1":
 			theirs[f[1]+" ja3"] = f[3]
-		} else if f[2] == "2" {
+		case "2":
 			theirs[f[0]+" ja3s"] = f[4]
 		}
 	}

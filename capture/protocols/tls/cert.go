@@ -5,12 +5,12 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 
-	"github.com/audit-io/wire-audit/capture/event"
 	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/audit-io/wire-audit/capture/event"
 )
 
 // parseCertificateMsg reads a TLS 1.2 Certificate message body (RFC 5246 7.4.2): the
@@ -84,7 +84,7 @@ func parseCertificate(der []byte, sum [32]byte) (event.TLSCertificate, error) {
 	x := &event.TLSX509{}
 	x.AlternativeNames = append(x.AlternativeNames, c.DNSNames...)
 	for _, ip := range c.IPAddresses {
-		x.AlternativeNames = append(x.AlternativeNames, net.IP(ip).String())
+		x.AlternativeNames = append(x.AlternativeNames, ip.String())
 	}
 	x.AlternativeNames = append(x.AlternativeNames, c.EmailAddresses...)
 	for _, u := range c.URIs {

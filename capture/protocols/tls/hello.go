@@ -85,8 +85,9 @@ func parseClientHello(body []byte) (*clientHello, error) {
 			ch.alpn, ok = readALPN(data)
 		case extSupportedVersions:
 			var l cryptobyte.String
-			ok = data.ReadUint8LengthPrefixed(&l) && data.Empty()
-			ch.versions, ok = readUint16List(l, false)
+			if ok = data.ReadUint8LengthPrefixed(&l) && data.Empty(); ok {
+				ch.versions, ok = readUint16List(l, false)
+			}
 		default:
 			ok = true
 		}
