@@ -361,3 +361,13 @@ func TestGap(t *testing.T) {
 		t.Errorf("after a gap: %s", tlsPart(ev))
 	}
 }
+
+// TestUnfinished: a connection that closes after the hellos, with no alert, is an error: the
+// handshake did not finish.
+func TestUnfinished(t *testing.T) {
+	chunks := connChunks(t, "nginx.pcap", nginxPort, 45024)
+	ev := one(t, run(testConn, chunks[:2], 0)) // the ClientHello and the server's first flight
+	if ev.Status != event.StatusError || ev.Error == nil || ev.Error.Message != "handshake did not finish" || *ev.TLS.Established || ev.TLS.Version != "1.2" {
+		t.Errorf("unfinished: %s", tlsPart(ev))
+	}
+}
