@@ -99,9 +99,10 @@ bench: envtest node-bins helm images load-pcaps $(LOCALBIN)/grpc-load.pcap ## Ru
 # Captures of sustained real load (pgbench, mariadb-slap, redis-benchmark, curl, DNS lookups) for
 # the replay benchmark, made once.
 LOAD_PCAPS := $(LOCALBIN)/pgsql-load.pcap $(LOCALBIN)/mysql-load.pcap $(LOCALBIN)/redis-load.pcap $(LOCALBIN)/http-load.pcap $(LOCALBIN)/dns-load.pcap
+TLS_LOAD_PCAP := $(LOCALBIN)/tls-load.pcap
 
 .PHONY: load-pcaps
-load-pcaps: $(LOAD_PCAPS) ## Capture 600k+ packets each of pgbench, mariadb-slap, redis-benchmark, curl and DNS lookup load into bin/ (needs root).
+load-pcaps: $(LOAD_PCAPS) $(TLS_LOAD_PCAP) ## Capture 600k+ packets each of pgbench, mariadb-slap, redis-benchmark, curl and DNS lookup load, and 3000 curl HTTPS connections, into bin/ (needs root).
 
 $(LOAD_PCAPS) &:
 	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols pgsql,mysql,redis,http,dns
@@ -110,6 +111,10 @@ $(LOAD_PCAPS) &:
 # does not remake the others.
 $(LOCALBIN)/grpc-load.pcap:
 	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols grpc
+
+# 3000 short HTTPS connections from curl to nginx, for the TLS replay benchmark.
+$(TLS_LOAD_PCAP):
+	hack/tls-load-pcap.sh $@ 3000
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (linters and formatters from .golangci.yml).

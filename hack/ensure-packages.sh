@@ -28,6 +28,8 @@ DEMO_PACKAGES=(
 	'/usr/include/seccomp.h:libseccomp-dev' '/etc/ssl/certs/ca-certificates.crt:ca-certificates'
 	'/usr/share/zoneinfo/UTC:tzdata'
 )
+# The TLS tests and captures make certificates and connect with openssl, and use Python's ssl.
+TLS_PACKAGES=(openssl:openssl python3:python3)
 # The capture tests use tcpdump and tshark as independent oracles; kcat is an independent Kafka
 # consumer; nghttp is the HTTP/2 client with several streams on one connection (curl 7.88 sends
 # one request per prior-knowledge connection).
@@ -101,7 +103,7 @@ main() {
 	done
 	local pairs=("${DEMO_PACKAGES[@]}")
 	if [[ $set == all ]]; then
-		pairs+=("${TEST_PACKAGES[@]}")
+		pairs+=("${TEST_PACKAGES[@]}" "${TLS_PACKAGES[@]}")
 	fi
 	if ((check)); then
 		local missing

@@ -18,7 +18,7 @@ func TestParseDefaults(t *testing.T) {
 		check   func(t *testing.T, d Defaults)
 	}{
 		{name: "empty file takes every built-in", yaml: "", check: func(t *testing.T, d Defaults) {
-			if d.Sidecar.Image != DefaultImage || d.Sidecar.Mode != ModeAuto || len(d.Capture.Protocols) != 5 || d.Kafka.Topic == "" {
+			if d.Sidecar.Image != DefaultImage || d.Sidecar.Mode != ModeAuto || len(d.Capture.Protocols) != len(config.Protocols) || d.Kafka.Topic == "" {
 				t.Errorf("defaults = %+v", d)
 			}
 		}},

@@ -26,6 +26,8 @@ const (
 	Redis = "redis"
 	HTTP  = "http"
 	DNS   = "dns"
+	// TLS reports the handshake of TLS connections (type: tls), recognised by content.
+	TLS = "tls"
 )
 
 // Service meshes whose proxy container the webhook recognises.
@@ -50,7 +52,7 @@ var MeshControlPorts = map[string][]uint16{
 }
 
 // Protocols lists every supported protocol in a stable order.
-var Protocols = []string{MySQL, PgSQL, Redis, HTTP, DNS}
+var Protocols = []string{MySQL, PgSQL, Redis, HTTP, DNS, TLS}
 
 // DefaultPorts are the well-known ports each protocol is captured on when nothing else is said.
 var DefaultPorts = map[string][]uint16{
@@ -59,6 +61,7 @@ var DefaultPorts = map[string][]uint16{
 	Redis: {6379},
 	HTTP:  {80, 8080},
 	DNS:   {53},
+	TLS:   {}, // any port: recognised by its handshake
 }
 
 // DefaultTopic is the Kafka topic events go to unless the cluster defaults or the pod say

@@ -128,9 +128,18 @@ type TLS struct {
 	// Requested is true when the client asked the server for TLS (MySQL SSL request,
 	// PostgreSQL SSLRequest).
 	Requested bool `json:"requested"`
-	// Encrypted is true on the one tls event of a connection that opened with a TLS
-	// handshake on a port no protocol claims (the mTLS leg of a service-mesh pod).
+	// Encrypted is true on the one tls event of a connection that carries TLS.
 	Encrypted bool `json:"encrypted,omitempty"`
+	// The handshake's metadata (type: tls events; see tls.go). Each is present only when
+	// the capture showed it.
+	Version         string     `json:"version,omitempty"`
+	VersionProtocol string     `json:"version_protocol,omitempty"`
+	Cipher          string     `json:"cipher,omitempty"`
+	NextProtocol    string     `json:"next_protocol,omitempty"`
+	Established     *bool      `json:"established,omitempty"`
+	Resumed         *bool      `json:"resumed,omitempty"`
+	Client          *TLSClient `json:"client,omitempty"`
+	Server          *TLSServer `json:"server,omitempty"`
 }
 
 // Error is ECS `error.*`, used for decode problems that are reported rather than guessed at.

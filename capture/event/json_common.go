@@ -67,6 +67,7 @@ func (t *TLS) appendJSON(b []byte) []byte {
 	if t.Encrypted {
 		b = append(b, `,"encrypted":true`...)
 	}
+	b = t.appendHandshake(b)
 	return append(b, '}')
 }
 

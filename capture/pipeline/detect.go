@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -72,11 +73,15 @@ func (p *Pipeline) detectData(c *conn, dir protocols.Dir, data []byte, ts time.T
 	d.buf[dir] = append(d.buf[dir], data[:n]...)
 	d.chunks = append(d.chunks, chunk{dir, n, ts})
 	first := d.buf[dir]
-	if dir == protocols.ToServer && isTLSClientHello(first) || dir == protocols.ToClient && isTLSServerHello(first) {
-		p.encrypted(c, ts)
-		return
-	}
 	pr := c.proto // the port's owner: explicit ports win over detection
+	if dir == protocols.ToServer && isTLSClientHello(first) || dir == protocols.ToClient && isTLSServerHello(first) {
+		if !p.tlsHere(c) {
+			p.encrypted(c, ts)
+			return
+		}
+		pr = p.tls // the TLS parser reports it, even on another protocol's port
+		p.stats.Encrypted.Add(1)
+	}
 	for _, cand := range p.detect {
 		if pr != nil {
 			break
@@ -127,6 +132,9 @@ func (p *Pipeline) encrypted(c *conn, ts time.Time) {
 	p.stats.Encrypted.Add(1)
 	c.state, c.detecting = stateSkipped, nil
 	p.skipHalves(c)
+	if p.tls != nil {
+		return // TLS is configured for other ports only: no event here
+	}
 	ev := protocols.NewEvent(&c.info, event.TypeTLS, c.first)
 	ev.Status = event.StatusOK
 	ev.TLS = &event.TLS{Encrypted: true}
@@ -197,4 +205,10 @@ func (c *Claims) release(key connKey, iface string, now time.Time) {
 	if cl, ok := c.owner[key]; ok && cl.iface == iface {
 		c.owner[key] = claim{iface: iface, released: now}
 	}
+}
+
+// tlsHere says whether the TLS protocol reports connection c: it is configured, on any port
+// or on c's server port.
+func (p *Pipeline) tlsHere(c *conn) bool {
+	return p.tls != nil && (len(p.tls.Ports) == 0 || slices.Contains(p.tls.Ports, c.info.Server.Port()))
 }

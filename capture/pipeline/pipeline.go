@@ -111,6 +111,9 @@ type Pipeline struct {
 	detect   []*Protocol // recognised by content on TCP
 	udp      udpTable
 	udpFlows map[connKey]udpFlow // with Claims: which UDP flows this interface decodes
+	// tls is the protocol named "tls" (event.TypeTLS), when configured: it takes every
+	// connection that opens with a TLS handshake (on its ports, or on any port without).
+	tls *Protocol
 }
 
 type connKey struct {
@@ -190,6 +193,9 @@ func New(opts Options) (*Pipeline, error) {
 		}
 		if pr.Factory == nil {
 			continue
+		}
+		if pr.Name == event.TypeTLS {
+			p.tls = pr
 		}
 		for _, port := range pr.Ports {
 			if other, ok := p.ports[port]; ok {

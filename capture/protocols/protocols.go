@@ -120,6 +120,10 @@ type Options struct {
 	// with status Error (datagram protocols; a TCP connection ends its open requests when it
 	// closes). 0 means DefaultTransactionTimeout.
 	TransactionTimeout time.Duration
+	// Upgrade makes the parser of the TLS that follows an in-protocol request for it (MySQL's
+	// SSL request, PostgreSQL's SSLRequest): the rest of the connection goes to it. nil: that
+	// TLS is not reported. Set by the capture wiring when TLS events are on.
+	Upgrade Factory
 }
 
 // DefaultTransactionTimeout is the default TransactionTimeout.

@@ -266,6 +266,9 @@ func pipelineOptions(cfg config.Config, sink protocols.Sink, log *slog.Logger) (
 			continue
 		}
 		opts.Protocols = append(opts.Protocols, pr)
+		if up := all.Upgrades[p.Name]; up != nil {
+			opts.Parser.Upgrade = up // TLS after MySQL's SSL request or PostgreSQL's SSLRequest
+		}
 		// Explicit ports go to the kernel filter; a protocol without ports needs every packet
 		// of its transports, as it is recognised by content.
 		if pr.Factory != nil {

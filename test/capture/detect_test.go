@@ -112,7 +112,7 @@ func TestMesh(t *testing.T) {
 	serveHTTPIn(t, pair.PodNS, "127.0.0.1:15021")
 	serveHTTPIn(t, pair.PodNS, "127.0.0.1:8080")
 
-	sc := startSidecar(t, pair, `{"version":1,"mesh":"istio","protocols":[{"name":"mysql","ports":[3306]},{"name":"http"}],"flows":false,"kafka":{"topic":"t"},"healthPort":15099}`)
+	sc := startSidecar(t, pair, `{"version":1,"mesh":"istio","protocols":[{"name":"mysql","ports":[3306]},{"name":"http"},{"name":"tls"}],"flows":false,"kafka":{"topic":"t"},"healthPort":15099}`)
 	viaMesh := []string{"SELECT 'through the mesh' AS via", "SELECT 6 * 7 AS product"}
 	for _, q := range viaMesh {
 		if _, err := db.RunClientVia("127.0.0.1", 15001, q+";"); err != nil {
@@ -157,6 +157,11 @@ func TestMesh(t *testing.T) {
 	for _, ev := range tlsEvs {
 		if ev.Network.Interface != pair.PodIf || ev.Server.Port != 15443 || ev.TLS == nil || !ev.TLS.Encrypted || ev.Network.Mesh {
 			t.Errorf("tls event: interface %q port %d tls %+v", ev.Network.Interface, ev.Server.Port, ev.TLS)
+		}
+		// With tls configured (the webhook's default), the mesh's mTLS event carries the
+		// handshake: Go's client and server agree on TLS 1.3.
+		if tl := ev.TLS; tl == nil || tl.Version != "1.3" || tl.Established == nil || !*tl.Established || tl.Client == nil || tl.Client.JA4 == "" || ev.Status != event.StatusOK {
+			t.Errorf("mesh tls event without the handshake's fields: %s", event.AppendJSON(nil, &ev))
 		}
 	}
 }

@@ -29,8 +29,8 @@ import (
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
-var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap,../../bin/grpc-load.pcap",
-	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap, redis-benchmark, curl, lookups against dnsmasq and grpc-go unary calls).")
+var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap,../../bin/grpc-load.pcap,../../bin/tls-load.pcap",
+	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap, redis-benchmark, curl, lookups against dnsmasq, grpc-go unary calls and curl over HTTPS).")
 
 // loadFrames reads a whole capture into memory, so that the benchmark measures decoding and
 // not the disk.
@@ -136,6 +136,8 @@ func tshark(b *testing.B, path string) tsharkTimes {
 		field = "http.request.uri"
 	case strings.Contains(base, "grpc"):
 		field = "http2.headers.path" // tshark's grpc dissector runs under it on every message
+	case strings.Contains(base, "tls"):
+		field = "tls.handshake.extensions_server_name"
 	}
 	args := []string{"taskset", "-c", "0", "tshark", "-n", "-r", path, "-T", "fields", "-e", field}
 	if strings.Contains(filepath.Base(path), "grpc") {

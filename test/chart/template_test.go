@@ -196,6 +196,7 @@ capture:
     pgsql: null
     http: null
     dns: null
+    tls: null
   interfaces: [eth0, net1]
   flows: false
   privacy: {maxQueryLength: 4096, maskLiterals: true, httpHeaders: [User-Agent], httpBodyBytes: 512}

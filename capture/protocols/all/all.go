@@ -12,6 +12,7 @@ import (
 	"github.com/audit-io/wire-audit/capture/protocols/mysql"
 	"github.com/audit-io/wire-audit/capture/protocols/pgsql"
 	"github.com/audit-io/wire-audit/capture/protocols/redis"
+	"github.com/audit-io/wire-audit/capture/protocols/tls"
 )
 
 // Factories maps a config protocol name to its TCP parser.
@@ -21,6 +22,7 @@ var Factories = map[string]protocols.Factory{
 	config.DNS:   dns.NewTCP,
 	config.Redis: redis.New,
 	config.HTTP:  http.New,
+	config.TLS:   tls.New,
 }
 
 // Detectors maps a config protocol name to the test that recognises it from the first bytes
@@ -31,6 +33,13 @@ var Detectors = map[string]protocols.Detector{
 	config.DNS:   dns.Detect,
 	config.Redis: redis.Detect,
 	config.HTTP:  http.Detect,
+	config.TLS:   tls.Detect,
+}
+
+// Upgrades maps a config protocol name to the parser that MySQL and PostgreSQL hand a
+// connection to when it switches to it in-protocol (protocols.Options.Upgrade).
+var Upgrades = map[string]protocols.Factory{
+	config.TLS: tls.NewUpgraded,
 }
 
 // Datagrams maps a config protocol name to its UDP parser.

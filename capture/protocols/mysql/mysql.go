@@ -66,6 +66,8 @@ type Parser struct {
 	t     txn
 	queue []txn
 	stmts stmtCache
+	// tls decodes the rest of a connection that switched to TLS (opts.Upgrade).
+	tls protocols.StreamParser
 }
 
 type phase uint8
@@ -146,6 +148,10 @@ func (m *message) cut() bool { return len(m.payload) < m.total }
 
 // Data implements protocols.StreamParser.
 func (p *Parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
+	if p.tls != nil {
+		p.tls.Data(dir, data, ts)
+		return
+	}
 	if dir > protocols.ToClient || p.phase == phaseDead {
 		return
 	}
@@ -199,6 +205,9 @@ func (p *Parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
 		if h.left == 0 {
 			p.endPacket(dir, h, ts)
 		}
+	}
+	if p.tls != nil && len(data) > 0 {
+		p.tls.Data(dir, data, ts) // the handshake began in the same segment as the request
 	}
 }
 
@@ -305,6 +314,10 @@ func (p *Parser) lostSync(dir protocols.Dir, reason string) {
 
 // Gap implements protocols.StreamParser.
 func (p *Parser) Gap(dir protocols.Dir, n int, ts time.Time) {
+	if p.tls != nil {
+		p.tls.Gap(dir, n, ts)
+		return
+	}
 	if dir > protocols.ToClient || p.phase == phaseDead {
 		return
 	}
@@ -313,6 +326,9 @@ func (p *Parser) Gap(dir protocols.Dir, n int, ts time.Time) {
 
 // Close implements protocols.StreamParser.
 func (p *Parser) Close(ts time.Time) {
+	if p.tls != nil {
+		p.tls.Close(ts)
+	}
 	if p.phase != phaseDead && p.t.active && p.t.respBytes != 0 {
 		p.abort("connection closed before the response was complete")
 	}

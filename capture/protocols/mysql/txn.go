@@ -115,6 +115,9 @@ func (p *Parser) onLogin(m *message, l login) {
 		p.sink.Emit(ev)
 		p.phase = phaseDead
 		p.half[0].buf, p.half[1].buf = nil, nil
+		if p.opts.Upgrade != nil {
+			p.tls = p.opts.Upgrade(p.conn, p.opts, p.sink)
+		}
 		return
 	}
 	if l.user != "" {

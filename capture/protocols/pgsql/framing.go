@@ -3,6 +3,8 @@ package pgsql
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/audit-io/wire-audit/capture/protocols"
 )
 
 // How a reader frames the bytes of its direction.
@@ -74,6 +76,9 @@ func (p *parser) feed(dir int, data []byte, ts time.Time) {
 	for len(data) > 0 {
 		switch r.mode {
 		case modeOff:
+			if p.tls != nil {
+				p.tls.Data(protocols.Dir(dir), data, ts) // TLS began in the same segment
+			}
 			return
 		case modeResync:
 			data = data[p.resync(dir, data, ts):]

@@ -116,6 +116,8 @@ type parser struct {
 	// recent are the last texts seen, reused when a Query or Parse repeats one.
 	recent     [recentTexts]*sqlText
 	recentNext int
+	// tls decodes the rest of a connection that switched to TLS (opts.Upgrade).
+	tls protocols.StreamParser
 }
 
 type stmt struct {
@@ -188,6 +190,10 @@ type tx struct {
 }
 
 func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
+	if p.tls != nil {
+		p.tls.Data(dir, data, ts)
+		return
+	}
 	d := int(dir) & 1
 	r := &p.rd[d]
 	if d == toClient && r.seen == 0 && p.conn.MidStream && len(p.queue) > 0 {
@@ -201,6 +207,10 @@ func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
 }
 
 func (p *parser) Gap(dir protocols.Dir, n int, ts time.Time) {
+	if p.tls != nil {
+		p.tls.Gap(dir, n, ts)
+		return
+	}
 	d := int(dir) & 1
 	r := &p.rd[d]
 	r.seen += uint64(n)
@@ -212,6 +222,9 @@ func (p *parser) Gap(dir protocols.Dir, n int, ts time.Time) {
 }
 
 func (p *parser) Close(ts time.Time) {
+	if p.tls != nil {
+		p.tls.Close(ts)
+	}
 	for _, e := range p.queue {
 		if !reported(e) {
 			continue
@@ -335,6 +348,9 @@ func (p *parser) answer(b byte, ts time.Time) {
 		p.emit(t, ts)
 		// Everything after this is encrypted.
 		srv.mode, p.rd[toServer].mode = modeOff, modeOff
+		if !p.gss && p.opts != nil && p.opts.Upgrade != nil {
+			p.tls = p.opts.Upgrade(p.conn, p.opts, p.sink)
+		}
 	case b == 'N':
 		srv.mode = modeTyped
 	default:
