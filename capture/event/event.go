@@ -13,6 +13,8 @@ const (
 	TypeMySQL = "mysql"
 	TypePgSQL = "pgsql"
 	TypeRedis = "redis"
+	// TypeMongoDB is one MongoDB command and its reply.
+	TypeMongoDB = "mongodb"
 	TypeHTTP  = "http"
 	TypeFlow  = "flow"
 	TypeDNS   = "dns"
@@ -60,6 +62,8 @@ type Event struct {
 	MySQL *MySQL `json:"mysql,omitempty"`
 	PgSQL *PgSQL `json:"pgsql,omitempty"`
 	Redis *Redis `json:"redis,omitempty"`
+	// MongoDB is filled for MongoDB events.
+	MongoDB *MongoDB `json:"mongodb,omitempty"`
 	HTTP  *HTTP  `json:"http,omitempty"`
 	// URL and UserAgent are filled for HTTP events.
 	URL       *URL       `json:"url,omitempty"`
@@ -274,4 +278,20 @@ type Loss struct {
 type Truncated struct {
 	OriginalBytes int      `json:"original_bytes"`
 	Dropped       []string `json:"dropped,omitempty"`
+}
+
+// MongoDB holds `mongodb.*` of a MongoDB command.
+type MongoDB struct {
+	// Collection is the collection the command names (find, insert, getMore's collection, ...).
+	Collection string `json:"collection,omitempty"`
+	// NumDocs counts the documents the reply returned: a cursor's firstBatch or nextBatch,
+	// or an OP_REPLY's documents.
+	NumDocs uint64 `json:"num_docs"`
+	// CursorID is the cursor the reply left open, or the one a getMore or killCursors names.
+	CursorID int64 `json:"cursor_id,omitempty"`
+	// ErrorCode, ErrorCodeName and ErrorMessage come from a reply with ok: 0, or from its first
+	// write error or write concern error.
+	ErrorCode     int32  `json:"error_code,omitempty"`
+	ErrorCodeName string `json:"error_code_name,omitempty"`
+	ErrorMessage  string `json:"error_message,omitempty"`
 }

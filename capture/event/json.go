@@ -83,6 +83,10 @@ func (ev *Event) appendParts(b []byte) []byte {
 		b = append(b, `,"redis":`...)
 		b = ev.Redis.appendJSON(b)
 	}
+	if ev.MongoDB != nil {
+		b = append(b, `,"mongodb":`...)
+		b = ev.MongoDB.appendJSON(b)
+	}
 	if ev.HTTP != nil {
 		b = append(b, `,"http":`...)
 		b = ev.HTTP.appendJSON(b)
