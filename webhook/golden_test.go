@@ -56,6 +56,8 @@ func TestGolden(t *testing.T) {
 		{name: "mesh-linkerd", outcome: OutcomeInjected},
 		{name: "mesh-interfaces-annotation", outcome: OutcomeInjected},
 		{name: "ports-auto", outcome: OutcomeInjected},
+		{name: "mongodb", outcome: OutcomeInjected},
+		{name: "mongodb-auto", outcome: OutcomeInjected},
 		{name: "host-network", outcome: OutcomeSkipped, reason: ReasonHostNetwork},
 		{name: "mirror-pod", outcome: OutcomeSkipped, reason: ReasonMirrorPod},
 		{name: "already-injected", outcome: OutcomeSkipped, reason: ReasonAlreadyInjected},

@@ -26,6 +26,8 @@ const (
 	Redis = "redis"
 	HTTP  = "http"
 	DNS   = "dns"
+	// MongoDB is the MongoDB wire protocol.
+	MongoDB = "mongodb"
 )
 
 // Service meshes whose proxy container the webhook recognises.
@@ -50,15 +52,16 @@ var MeshControlPorts = map[string][]uint16{
 }
 
 // Protocols lists every supported protocol in a stable order.
-var Protocols = []string{MySQL, PgSQL, Redis, HTTP, DNS}
+var Protocols = []string{MySQL, PgSQL, Redis, HTTP, DNS, MongoDB}
 
 // DefaultPorts are the well-known ports each protocol is captured on when nothing else is said.
 var DefaultPorts = map[string][]uint16{
-	MySQL: {3306},
-	PgSQL: {5432},
-	Redis: {6379},
-	HTTP:  {80, 8080},
-	DNS:   {53},
+	MySQL:   {3306},
+	PgSQL:   {5432},
+	Redis:   {6379},
+	HTTP:    {80, 8080},
+	DNS:     {53},
+	MongoDB: {27017},
 }
 
 // DefaultTopic is the Kafka topic events go to unless the cluster defaults or the pod say

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/audit-io/wire-audit/capture/config"
 )
 
 // TestNoKubernetesClientDeps keeps the sidecar small: it runs in every audited pod and must not
@@ -59,7 +61,7 @@ func TestEffectiveConfig(t *testing.T) {
 	}
 
 	def, err := effectiveConfig(options{}, identity{})
-	if err != nil || len(def.Protocols) != 5 {
+	if err != nil || len(def.Protocols) != len(config.Protocols) {
 		t.Errorf("no config: %+v, %v; want every protocol on", def.Protocols, err)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/dns"
 	"github.com/audit-io/wire-audit/capture/protocols/http"
+	"github.com/audit-io/wire-audit/capture/protocols/mongodb"
 	"github.com/audit-io/wire-audit/capture/protocols/mysql"
 	"github.com/audit-io/wire-audit/capture/protocols/pgsql"
 	"github.com/audit-io/wire-audit/capture/protocols/redis"
@@ -16,21 +17,23 @@ import (
 
 // Factories maps a config protocol name to its TCP parser.
 var Factories = map[string]protocols.Factory{
-	config.MySQL: mysql.New,
-	config.PgSQL: pgsql.New,
-	config.DNS:   dns.NewTCP,
-	config.Redis: redis.New,
-	config.HTTP:  http.New,
+	config.MySQL:   mysql.New,
+	config.PgSQL:   pgsql.New,
+	config.DNS:     dns.NewTCP,
+	config.Redis:   redis.New,
+	config.HTTP:    http.New,
+	config.MongoDB: mongodb.New,
 }
 
 // Detectors maps a config protocol name to the test that recognises it from the first bytes
 // of a TCP connection, used when the protocol is configured without ports.
 var Detectors = map[string]protocols.Detector{
-	config.MySQL: mysql.Detect,
-	config.PgSQL: pgsql.Detect,
-	config.DNS:   dns.Detect,
-	config.Redis: redis.Detect,
-	config.HTTP:  http.Detect,
+	config.MySQL:   mysql.Detect,
+	config.PgSQL:   pgsql.Detect,
+	config.DNS:     dns.Detect,
+	config.Redis:   redis.Detect,
+	config.HTTP:    http.Detect,
+	config.MongoDB: mongodb.Detect,
 }
 
 // Datagrams maps a config protocol name to its UDP parser.
