@@ -26,6 +26,7 @@ const (
 	Redis = "redis"
 	HTTP  = "http"
 	DNS   = "dns"
+
 	// MongoDB is the MongoDB wire protocol.
 	MongoDB = "mongodb"
 )
@@ -56,11 +57,12 @@ var Protocols = []string{MySQL, PgSQL, Redis, HTTP, DNS, MongoDB}
 
 // DefaultPorts are the well-known ports each protocol is captured on when nothing else is said.
 var DefaultPorts = map[string][]uint16{
-	MySQL:   {3306},
-	PgSQL:   {5432},
-	Redis:   {6379},
-	HTTP:    {80, 8080},
-	DNS:     {53},
+	MySQL: {3306},
+	PgSQL: {5432},
+	Redis: {6379},
+	HTTP:  {80, 8080},
+	DNS:   {53},
+
 	MongoDB: {27017},
 }
 

@@ -13,8 +13,6 @@ const (
 	TypeMySQL = "mysql"
 	TypePgSQL = "pgsql"
 	TypeRedis = "redis"
-	// TypeMongoDB is one MongoDB command and its reply.
-	TypeMongoDB = "mongodb"
 	TypeHTTP  = "http"
 	TypeFlow  = "flow"
 	TypeDNS   = "dns"
@@ -22,6 +20,9 @@ const (
 	TypeTLS = "tls"
 	// TypeLoss is the exporter's report of events it had to drop (docs/kafka.md).
 	TypeLoss = "loss"
+
+	// TypeMongoDB is one MongoDB command and its reply.
+	TypeMongoDB = "mongodb"
 )
 
 // Status values.
@@ -59,11 +60,12 @@ type Event struct {
 	TLS   *TLS   `json:"tls,omitempty"`
 	Error *Error `json:"error,omitempty"`
 
+	// MongoDB is filled for MongoDB events.
+	MongoDB *MongoDB `json:"mongodb,omitempty"`
+
 	MySQL *MySQL `json:"mysql,omitempty"`
 	PgSQL *PgSQL `json:"pgsql,omitempty"`
 	Redis *Redis `json:"redis,omitempty"`
-	// MongoDB is filled for MongoDB events.
-	MongoDB *MongoDB `json:"mongodb,omitempty"`
 	HTTP  *HTTP  `json:"http,omitempty"`
 	// URL and UserAgent are filled for HTTP events.
 	URL       *URL       `json:"url,omitempty"`

@@ -17,22 +17,24 @@ import (
 
 // Factories maps a config protocol name to its TCP parser.
 var Factories = map[string]protocols.Factory{
-	config.MySQL:   mysql.New,
-	config.PgSQL:   pgsql.New,
-	config.DNS:     dns.NewTCP,
-	config.Redis:   redis.New,
-	config.HTTP:    http.New,
+	config.MySQL: mysql.New,
+	config.PgSQL: pgsql.New,
+	config.DNS:   dns.NewTCP,
+	config.Redis: redis.New,
+	config.HTTP:  http.New,
+
 	config.MongoDB: mongodb.New,
 }
 
 // Detectors maps a config protocol name to the test that recognises it from the first bytes
 // of a TCP connection, used when the protocol is configured without ports.
 var Detectors = map[string]protocols.Detector{
-	config.MySQL:   mysql.Detect,
-	config.PgSQL:   pgsql.Detect,
-	config.DNS:     dns.Detect,
-	config.Redis:   redis.Detect,
-	config.HTTP:    http.Detect,
+	config.MySQL: mysql.Detect,
+	config.PgSQL: pgsql.Detect,
+	config.DNS:   dns.Detect,
+	config.Redis: redis.Detect,
+	config.HTTP:  http.Detect,
+
 	config.MongoDB: mongodb.Detect,
 }
 
