@@ -61,7 +61,7 @@ demo-packages:
 	hack/ensure-packages.sh demo
 
 .PHONY: test
-test: envtest kustomize helm ## Run go vet, then all tests against a real kube-apiserver and etcd (TEST_ARGS adds flags).
+test: envtest kustomize helm ferretdb ## Run go vet, then all tests against a real kube-apiserver and etcd (TEST_ARGS adds flags).
 	go vet ./...
 	go test ./... -count=1 $(TEST_ARGS)
 
@@ -215,3 +215,11 @@ GOBIN='$(abspath $(LOCALBIN))' go install $(4) "$$pkg"; \
 mv -f '$(LOCALBIN)'/"$$bin_name" '$(1)'; \
 ln -sf "$$(basename '$(1)')" '$(LOCALBIN)'/"$$bin_name"
 endef
+
+# FerretDB (the MongoDB wire protocol on SQLite) for the mongodb capture tests, built once from
+# the module proxy (hack/build-ferretdb.sh fills in the version file the published module lacks).
+.PHONY: ferretdb
+ferretdb: $(LOCALBIN)/ferretdb ## Build FerretDB v1.24.0 into bin/ for the MongoDB capture tests.
+
+$(LOCALBIN)/ferretdb: hack/build-ferretdb.sh | $(LOCALBIN)
+	hack/build-ferretdb.sh $@

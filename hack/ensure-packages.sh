@@ -23,6 +23,8 @@ DEMO_PACKAGES=(
 # The capture tests use tcpdump and tshark as independent oracles; kcat is an independent Kafka
 # consumer.
 TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark kcat:kcat)
+# The MongoDB capture tests drive FerretDB (bin/ferretdb, hack/build-ferretdb.sh) with pymongo.
+TEST_PACKAGES+=('/usr/lib/python3/dist-packages/pymongo:python3-pymongo')
 
 # missing_packages CMD:PACKAGE... prints "PACKAGE (CMD)" for each CMD that is absent.
 missing_packages() {
