@@ -66,7 +66,7 @@ test: envtest kustomize helm ferretdb ## Run go vet, then all tests against a re
 	go test ./... -count=1 $(TEST_ARGS)
 
 .PHONY: bench
-bench: envtest load-pcaps ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation (BENCH_ARGS adds flags).
+bench: envtest ferretdb load-pcaps ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation (BENCH_ARGS adds flags).
 	go test $$(go list ./... | grep -v -e /test/integration -e /test/capturebench -e /test/e2e -e /capture/export/kafka) -run '^$$' -bench . -benchmem $(BENCH_ARGS)
 	@# Kafka export to a kfake process: 300k events through the exporter and through a bare kafka-go Writer (overhead ratio), then enqueue-to-ack percentiles at 10k events/s for 3 s.
 	go test ./capture/export/kafka -run '^$$' -bench Throughput -benchtime 300000x $(BENCH_ARGS)
@@ -85,13 +85,13 @@ bench: envtest load-pcaps ## Run the benchmarks: unit benchmarks with allocation
 
 # Captures of sustained real load (pgbench, mariadb-slap, redis-benchmark, curl, DNS lookups) for
 # the replay benchmark, made once.
-LOAD_PCAPS := $(LOCALBIN)/pgsql-load.pcap $(LOCALBIN)/mysql-load.pcap $(LOCALBIN)/redis-load.pcap $(LOCALBIN)/http-load.pcap $(LOCALBIN)/dns-load.pcap
+LOAD_PCAPS := $(LOCALBIN)/pgsql-load.pcap $(LOCALBIN)/mysql-load.pcap $(LOCALBIN)/redis-load.pcap $(LOCALBIN)/http-load.pcap $(LOCALBIN)/dns-load.pcap $(LOCALBIN)/mongodb-load.pcap
 
 .PHONY: load-pcaps
 load-pcaps: $(LOAD_PCAPS) ## Capture 600k+ packets each of pgbench, mariadb-slap, redis-benchmark, curl and DNS lookup load into bin/ (needs root).
 
 $(LOAD_PCAPS) &:
-	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols pgsql,mysql,redis,http,dns
+	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols pgsql,mysql,redis,http,dns,mongodb
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (linters and formatters from .golangci.yml).

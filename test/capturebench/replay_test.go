@@ -26,8 +26,8 @@ import (
 	"github.com/audit-io/wire-audit/internal/testenv"
 )
 
-var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap",
-	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap, redis-benchmark, curl and lookups against dnsmasq).")
+var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap,../../bin/mongodb-load.pcap",
+	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap, redis-benchmark, curl, lookups against dnsmasq and Go-driver inserts and finds against FerretDB).")
 
 // loadFrames reads a whole capture into memory, so that the benchmark measures decoding and
 // not the disk.
@@ -126,7 +126,11 @@ func tshark(b *testing.B, path string) tsharkTimes {
 	case strings.Contains(base, "http"):
 		field = "http.request.uri"
 	}
-	args := []string{"taskset", "-c", "0", "tshark", "-n", "-r", path, "-T", "fields", "-e", field}
+	var decodeAs []string
+	if strings.Contains(filepath.Base(path), "mongodb") {
+		field, decodeAs = "mongo.element.name", []string{"-d", "tcp.port==27017,mongo"}
+	}
+	args := append([]string{"taskset", "-c", "0", "tshark", "-n", "-r", path, "-T", "fields", "-e", field}, decodeAs...)
 	if _, err := exec.LookPath("taskset"); err != nil {
 		args = args[3:]
 	}
@@ -184,6 +188,7 @@ func BenchmarkReplay(b *testing.B) {
 				b.ReportMetric(ours, "pkts/s")
 				b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/pkts, "allocs/pkt")
 				b.ReportMetric(float64(p.Stats().Events.Load()-p.Stats().Flows.Load()), "transactions")
+				b.ReportMetric(float64(p.Stats().Events.Load()-p.Stats().Flows.Load())*float64(b.N)/secs, "transactions/s")
 				b.ReportMetric(float64(len(frames)), "pkts/file")
 				oursCPU := pkts / cpu.Seconds()
 				b.ReportMetric(oursCPU, "cpu-pkts/s")

@@ -17,8 +17,9 @@ type LoadOptions struct {
 	Dir string
 	// Packets is the least number of packets each file holds. Default 600000.
 	Packets int
-	// Protocols to capture, of "pgsql", "mysql", "redis", "http" and "dns" (lookups over UDP
-	// against dnsmasq). Default pgsql and mysql.
+	// Protocols to capture, of "pgsql", "mysql", "redis", "http", "dns" (lookups over UDP
+	// against dnsmasq) and "mongodb" (Go-driver inserts and finds against FerretDB). Default
+	// pgsql and mysql.
 	Protocols []string
 	// Clients is the number of concurrent client connections. Default 4.
 	Clients int
@@ -99,6 +100,8 @@ func CaptureLoad(t TB, opts LoadOptions) []LoadCapture {
 			lp = redisLoad(t, pair, opts.Clients)
 		case "http":
 			lp = httpLoad(t, pair, opts.Clients)
+		case "mongodb":
+			lp = mongoLoad(t, pair, opts.Clients)
 		default:
 			t.Fatalf("realnet: no load for protocol %q", proto)
 		}
