@@ -72,12 +72,12 @@ demo-bin: | $(LOCALBIN)
 	go build -o $(LOCALBIN)/demo ./test/demo
 
 .PHONY: test
-test: envtest node-bins kustomize helm images ## Run go vet, then all tests: a real kube-apiserver and etcd, and a real node (TEST_ARGS adds flags).
+test: envtest node-bins kustomize helm images ferretdb ## Run go vet, then all tests: a real kube-apiserver and etcd, and a real node (TEST_ARGS adds flags).
 	go vet ./...
 	go test ./... -count=1 $(TEST_ARGS)
 
 .PHONY: bench
-bench: envtest node-bins helm images load-pcaps $(LOCALBIN)/grpc-load.pcap ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation, the real node (BENCH_ARGS adds flags).
+bench: envtest node-bins helm images ferretdb load-pcaps $(LOCALBIN)/grpc-load.pcap $(LOCALBIN)/mongodb-load.pcap ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation, the real node (BENCH_ARGS adds flags).
 	go test $$(go list ./... | grep -v -e /test/integration -e /test/capturebench -e /test/e2e -e /capture/export/kafka) -run '^$$' -bench . -benchmem $(BENCH_ARGS)
 	@# Kafka export to a kfake process: 300k events through the exporter and through a bare kafka-go Writer (overhead ratio), then enqueue-to-ack percentiles at 10k events/s for 3 s.
 	go test ./capture/export/kafka -run '^$$' -bench Throughput -benchtime 300000x $(BENCH_ARGS)
@@ -106,6 +106,11 @@ load-pcaps: $(LOAD_PCAPS) $(TLS_LOAD_PCAP) ## Capture 600k+ packets each of pgbe
 
 $(LOAD_PCAPS) &:
 	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols pgsql,mysql,redis,http,dns
+
+# Go-driver inserts and finds against FerretDB, on its own (FerretDB on SQLite is slow: about
+# 10 minutes) so that adding it does not remake the others.
+$(LOCALBIN)/mongodb-load.pcap: | $(LOCALBIN)/ferretdb
+	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols mongodb
 
 # gRPC unary calls over HTTP/2 (test/h2peer, grpc-go), made once, on its own so that adding it
 # does not remake the others.
@@ -289,3 +294,11 @@ GOBIN='$(abspath $(LOCALBIN))' go install $(4) "$$pkg"; \
 mv -f '$(LOCALBIN)'/"$$bin_name" '$(1)'; \
 ln -sf "$$(basename '$(1)')" '$(LOCALBIN)'/"$$bin_name"
 endef
+
+# FerretDB (the MongoDB wire protocol on SQLite) for the mongodb capture tests, built once from
+# the module proxy (hack/build-ferretdb.sh fills in the version file the published module lacks).
+.PHONY: ferretdb
+ferretdb: $(LOCALBIN)/ferretdb ## Build FerretDB v1.24.0 into bin/ for the MongoDB capture tests.
+
+$(LOCALBIN)/ferretdb: hack/build-ferretdb.sh | $(LOCALBIN)
+	hack/build-ferretdb.sh $@

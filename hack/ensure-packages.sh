@@ -34,6 +34,8 @@ TLS_PACKAGES=(openssl:openssl python3:python3)
 # consumer; nghttp is the HTTP/2 client with several streams on one connection (curl 7.88 sends
 # one request per prior-knowledge connection).
 TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark kcat:kcat nghttp:nghttp2-client)
+# The MongoDB capture tests drive FerretDB (bin/ferretdb, hack/build-ferretdb.sh) with pymongo.
+TEST_PACKAGES+=('/usr/lib/python3/dist-packages/pymongo:python3-pymongo')
 
 # missing_packages CMD:PACKAGE... prints "PACKAGE (CMD)" for each CMD that is absent.
 missing_packages() {

@@ -14,7 +14,7 @@ const (
 	AnnotationCapture = "audit.io/capture"
 
 	// AnnotationProtocols chooses which protocols the sidecar decodes.
-	// Type: comma-separated list of mysql, pgsql, redis, http, dns. Default: the cluster
+	// Type: comma-separated list of mysql, pgsql, redis, http, dns, mongodb. Default: the cluster
 	// defaults (every protocol). Example: audit.io/capture-protocols: "mysql,redis"
 	AnnotationProtocols = "audit.io/capture-protocols"
 

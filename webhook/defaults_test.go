@@ -48,10 +48,10 @@ func TestParseDefaults(t *testing.T) {
 		{name: "unknown field", yaml: "sidecar:\n  imag: x\n", wantErr: []string{`unknown field "sidecar.imag"`}},
 		{name: "every bad field named", yaml: `
 sidecar: {imagePullPolicy: Sometimes, mode: sidecar, healthPort: 70000, resources: {requests: {memory: 1Gi}, limits: {memory: 1Mi}}}
-capture: {protocols: {mongodb: [27017]}, interfaces: ["a/b"]}
+capture: {protocols: {oracle: [27017]}, interfaces: ["a/b"]}
 kafka: {brokers: ["nohost"], topic: "a b", tls: {clientCertificate: true}, sasl: {mechanism: GSSAPI}}
 `, wantErr: []string{"sidecar.imagePullPolicy", "sidecar.mode", "sidecar.healthPort", "sidecar.resources.requests.memory",
-			"capture.protocols.mongodb", "capture.interfaces[0]", "kafka.brokers[0]", "kafka.topic", "kafka.tls.secretName",
+			"capture.protocols.oracle", "capture.interfaces[0]", "kafka.brokers[0]", "kafka.topic", "kafka.tls.secretName",
 			"kafka.sasl.mechanism", "kafka.sasl.secretName"}},
 	}
 	for _, tc := range cases {

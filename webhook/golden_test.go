@@ -59,6 +59,8 @@ func TestGolden(t *testing.T) {
 		{name: "tls-ports", outcome: OutcomeInjected},
 		{name: "tls-off", outcome: OutcomeInjected},
 		{name: "tls-cluster-ports", outcome: OutcomeInjected},
+		{name: "mongodb", outcome: OutcomeInjected},
+		{name: "mongodb-auto", outcome: OutcomeInjected},
 		{name: "host-network", outcome: OutcomeSkipped, reason: ReasonHostNetwork},
 		{name: "mirror-pod", outcome: OutcomeSkipped, reason: ReasonMirrorPod},
 		{name: "already-injected", outcome: OutcomeSkipped, reason: ReasonAlreadyInjected},

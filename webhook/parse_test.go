@@ -30,7 +30,7 @@ func TestParseAnnotations(t *testing.T) {
 		{name: "port zero", ann: map[string]string{AnnotationPorts: "http:0"}, wantErr: []string{`port "0"`, "1-65535"}},
 		{name: "port too big", ann: map[string]string{AnnotationPorts: "http:65536"}, wantErr: []string{`port "65536"`}},
 		{name: "port without protocol", ann: map[string]string{AnnotationPorts: "3306"}, wantErr: []string{`"3306" has no port`}},
-		{name: "unknown protocol in ports", ann: map[string]string{AnnotationPorts: "mongodb:27017"}, wantErr: []string{`unknown protocol "mongodb"`}},
+		{name: "unknown protocol in ports", ann: map[string]string{AnnotationPorts: "oracle:27017"}, wantErr: []string{`unknown protocol "oracle"`}},
 		{name: "duplicate port", ann: map[string]string{AnnotationPorts: "http:80,http:80"}, wantErr: []string{`"http:80" listed twice`}},
 		{name: "interface with colon", ann: map[string]string{AnnotationInterfaces: "eth0:1"}, wantErr: []string{`interface "eth0:1"`}},
 		{name: "duplicate interface", ann: map[string]string{AnnotationInterfaces: "eth0,eth0"}, wantErr: []string{"listed twice"}},

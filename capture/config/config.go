@@ -28,6 +28,9 @@ const (
 	DNS   = "dns"
 	// TLS reports the handshake of TLS connections (type: tls), recognised by content.
 	TLS = "tls"
+
+	// MongoDB is the MongoDB wire protocol.
+	MongoDB = "mongodb"
 )
 
 // Service meshes whose proxy container the webhook recognises.
@@ -52,7 +55,7 @@ var MeshControlPorts = map[string][]uint16{
 }
 
 // Protocols lists every supported protocol in a stable order.
-var Protocols = []string{MySQL, PgSQL, Redis, HTTP, DNS, TLS}
+var Protocols = []string{MySQL, PgSQL, Redis, HTTP, DNS, TLS, MongoDB}
 
 // DefaultPorts are the well-known ports each protocol is captured on when nothing else is said.
 var DefaultPorts = map[string][]uint16{
@@ -62,6 +65,8 @@ var DefaultPorts = map[string][]uint16{
 	HTTP:  {80, 8080},
 	DNS:   {53},
 	TLS:   {}, // any port: recognised by its handshake
+
+	MongoDB: {27017},
 }
 
 // DefaultTopic is the Kafka topic events go to unless the cluster defaults or the pod say

@@ -31,7 +31,7 @@ func TestParse(t *testing.T) {
 		{name: "not json", in: `version: 1`, errSub: "decode capture config"},
 		{name: "port out of range for uint16", in: strings.Replace(valid, "3306", "70000", 1), errSub: "cannot unmarshal"},
 		{name: "wrong version", in: strings.Replace(valid, `"version":1`, `"version":2`, 1), fields: []string{"version"}},
-		{name: "every problem named", in: `{"version":1,"interfaces":["eth0/1"],"protocols":[{"name":"mongodb","ports":[0]},{"name":"mongodb"}],"kafka":{"brokers":["kafka"],"topic":"a b","tls":{"certFile":"c"},"sasl":{"mechanism":"GSSAPI"}},"healthPort":0}`,
+		{name: "every problem named", in: `{"version":1,"interfaces":["eth0/1"],"protocols":[{"name":"oracle","ports":[0]},{"name":"oracle"}],"kafka":{"brokers":["kafka"],"topic":"a b","tls":{"certFile":"c"},"sasl":{"mechanism":"GSSAPI"}},"healthPort":0}`,
 			fields: []string{"interfaces[0]", "protocols[0].name", "protocols[0].ports[0]", "protocols[1].name", "protocols[1].name", "healthPort",
 				"kafka.brokers[0]", "kafka.topic", "kafka.tls.caFile", "kafka.tls.certFile", "kafka.sasl.mechanism", "kafka.sasl.usernameEnv", "kafka.sasl.passwordEnv"}},
 		{name: "port used by two protocols", in: strings.Replace(valid, `[{"name":"mysql","ports":[3306]}]`, `[{"name":"mysql","ports":[3306]},{"name":"pgsql","ports":[5432,3306]}]`, 1),

@@ -20,6 +20,9 @@ const (
 	TypeTLS = "tls"
 	// TypeLoss is the exporter's report of events it had to drop (docs/kafka.md).
 	TypeLoss = "loss"
+
+	// TypeMongoDB is one MongoDB command and its reply.
+	TypeMongoDB = "mongodb"
 )
 
 // Status values.
@@ -56,6 +59,9 @@ type Event struct {
 	DB    *DB    `json:"db,omitempty"`
 	TLS   *TLS   `json:"tls,omitempty"`
 	Error *Error `json:"error,omitempty"`
+
+	// MongoDB is filled for MongoDB events.
+	MongoDB *MongoDB `json:"mongodb,omitempty"`
 
 	MySQL *MySQL `json:"mysql,omitempty"`
 	PgSQL *PgSQL `json:"pgsql,omitempty"`
@@ -289,4 +295,20 @@ type Loss struct {
 type Truncated struct {
 	OriginalBytes int      `json:"original_bytes"`
 	Dropped       []string `json:"dropped,omitempty"`
+}
+
+// MongoDB holds `mongodb.*` of a MongoDB command.
+type MongoDB struct {
+	// Collection is the collection the command names (find, insert, getMore's collection, ...).
+	Collection string `json:"collection,omitempty"`
+	// NumDocs counts the documents the reply returned: a cursor's firstBatch or nextBatch,
+	// or an OP_REPLY's documents.
+	NumDocs uint64 `json:"num_docs"`
+	// CursorID is the cursor the reply left open, or the one a getMore or killCursors names.
+	CursorID int64 `json:"cursor_id,omitempty"`
+	// ErrorCode, ErrorCodeName and ErrorMessage come from a reply with ok: 0, or from its first
+	// write error or write concern error.
+	ErrorCode     int32  `json:"error_code,omitempty"`
+	ErrorCodeName string `json:"error_code_name,omitempty"`
+	ErrorMessage  string `json:"error_message,omitempty"`
 }

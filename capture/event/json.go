@@ -71,6 +71,10 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 
 // appendParts appends the protocol and report parts that follow the common fields.
 func (ev *Event) appendParts(b []byte) []byte {
+	if ev.MongoDB != nil {
+		b = append(b, `,"mongodb":`...)
+		b = ev.MongoDB.appendJSON(b)
+	}
 	if ev.MySQL != nil {
 		b = append(b, `,"mysql":`...)
 		b = ev.MySQL.appendJSON(b)

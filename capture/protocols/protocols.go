@@ -213,6 +213,8 @@ func category(typ string) string {
 	switch typ {
 	case event.TypeMySQL, event.TypePgSQL, event.TypeRedis:
 		return "database"
+	case event.TypeMongoDB:
+		return "database"
 	case event.TypeHTTP:
 		return "web"
 	default:

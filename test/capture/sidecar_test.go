@@ -173,6 +173,13 @@ func parseEvents(t *testing.T, out []byte) []event.Event {
 // replay runs the capture binary over a pcap file and returns its events.
 func replay(t *testing.T, pcap, configJSON string) []event.Event {
 	t.Helper()
+	evs, _ := replayOutput(t, pcap, configJSON)
+	return evs
+}
+
+// replayOutput is replay that also returns everything the binary wrote, stdout and stderr.
+func replayOutput(t *testing.T, pcap, configJSON string) ([]event.Event, string) {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "replay.json")
 	if err := os.WriteFile(cfg, []byte(configJSON), 0o600); err != nil {
 		t.Fatal(err)
@@ -184,7 +191,7 @@ func replay(t *testing.T, pcap, configJSON string) []event.Event {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("replay %s: %v\n%s", pcap, err, stderr.String())
 	}
-	return parseEvents(t, stdout.Bytes())
+	return parseEvents(t, stdout.Bytes()), stdout.String() + stderr.String()
 }
 
 // transactions keeps the events of type typ, in order.
@@ -208,6 +215,9 @@ func summary(evs []event.Event) []string {
 		}
 		if ev.PgSQL != nil {
 			s += fmt.Sprintf(" rows=%d fields=%d err=%s", ev.PgSQL.NumRows, ev.PgSQL.NumFields, ev.PgSQL.ErrorCode)
+		}
+		if m := ev.MongoDB; m != nil {
+			s += fmt.Sprintf(" docs=%d cursor=%d err=%d", m.NumDocs, m.CursorID, m.ErrorCode)
 		}
 		if ev.Flow != nil {
 			s = fmt.Sprintf("flow final=%v bytes=%d/%d gaps=%d/%d", ev.Flow.Final, ev.Source.Bytes, ev.Destination.Bytes, ev.Flow.Gaps.Source, ev.Flow.Gaps.Destination)

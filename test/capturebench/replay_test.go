@@ -29,8 +29,8 @@ import (
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
-var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap,../../bin/grpc-load.pcap,../../bin/tls-load.pcap",
-	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap, redis-benchmark, curl, lookups against dnsmasq, grpc-go unary calls and curl over HTTPS).")
+var pcaps = flag.String("pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap,../../bin/grpc-load.pcap,../../bin/tls-load.pcap,../../bin/mongodb-load.pcap",
+	"Comma-separated captures of real load to replay (make bench builds them with pgbench, mysqlslap, redis-benchmark, curl, lookups against dnsmasq, grpc-go unary calls, curl over HTTPS and Go-driver inserts and finds against FerretDB).")
 
 // loadFrames reads a whole capture into memory, so that the benchmark measures decoding and
 // not the disk.
@@ -142,6 +142,10 @@ func tshark(b *testing.B, path string) tsharkTimes {
 	args := []string{"taskset", "-c", "0", "tshark", "-n", "-r", path, "-T", "fields", "-e", field}
 	if strings.Contains(filepath.Base(path), "grpc") {
 		args = append(args, "-d", fmt.Sprintf("tcp.port==%d,http2", realnet.GRPCPort))
+	}
+	if strings.Contains(filepath.Base(path), "mongodb") {
+		args[len(args)-1] = "mongo.element.name"
+		args = append(args, "-d", "tcp.port==27017,mongo")
 	}
 	if _, err := exec.LookPath("taskset"); err != nil {
 		args = args[3:]

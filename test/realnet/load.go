@@ -21,7 +21,8 @@ type LoadOptions struct {
 	// Packets is the least number of packets each file holds. Default 600000.
 	Packets int
 	// Protocols to capture, of "pgsql", "mysql", "redis", "http", "dns" (lookups over UDP
-	// against dnsmasq) and "grpc" (unary calls over HTTP/2). Default pgsql and mysql.
+	// against dnsmasq), "grpc" (unary calls over HTTP/2) and "mongodb" (Go-driver inserts and
+	// finds against FerretDB). Default pgsql and mysql.
 	Protocols []string
 	// Clients is the number of concurrent client connections. Default 4.
 	Clients int
@@ -107,6 +108,8 @@ func CaptureLoad(t TB, opts LoadOptions) []LoadCapture {
 			lp = httpLoad(t, pair, opts.Clients)
 		case "grpc":
 			lp = grpcLoad(t, pair, opts.Clients, opts.H2Peer)
+		case "mongodb":
+			lp = mongoLoad(t, pair, opts.Clients)
 		default:
 			t.Fatalf("realnet: no load for protocol %q", proto)
 		}

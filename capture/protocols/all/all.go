@@ -9,6 +9,7 @@ import (
 	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/dns"
 	"github.com/audit-io/wire-audit/capture/protocols/http"
+	"github.com/audit-io/wire-audit/capture/protocols/mongodb"
 	"github.com/audit-io/wire-audit/capture/protocols/mysql"
 	"github.com/audit-io/wire-audit/capture/protocols/pgsql"
 	"github.com/audit-io/wire-audit/capture/protocols/redis"
@@ -23,6 +24,8 @@ var Factories = map[string]protocols.Factory{
 	config.Redis: redis.New,
 	config.HTTP:  http.New,
 	config.TLS:   tls.New,
+
+	config.MongoDB: mongodb.New,
 }
 
 // Detectors maps a config protocol name to the test that recognises it from the first bytes
@@ -34,6 +37,8 @@ var Detectors = map[string]protocols.Detector{
 	config.Redis: redis.Detect,
 	config.HTTP:  http.Detect,
 	config.TLS:   tls.Detect,
+
+	config.MongoDB: mongodb.Detect,
 }
 
 // Upgrades maps a config protocol name to the parser that MySQL and PostgreSQL hand a

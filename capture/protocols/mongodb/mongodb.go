@@ -1,0 +1,475 @@
+// Package mongodb decodes the MongoDB wire protocol of one TCP connection into audit events:
+// one per command, paired with its reply. New is the protocols.Factory; Detect recognises the
+// protocol from the first bytes of a direction.
+//
+// Messages. OP_MSG (a kind 0 body and kind 1 document sequences, with or without a checksum),
+// OP_QUERY and OP_REPLY (the first hello/isMaster of older drivers, and legacy queries), and
+// OP_COMPRESSED around any of them (snappy, zlib, zstd, noop). BSON is read with the Go
+// driver's bsoncore, in place; the legacy CRUD opcodes are framed and passed over.
+//
+// Events. method is the command name as sent (the first key of the command document), db.name
+// its $db, mongodb.collection the collection it names, query the command (document sequences
+// as array fields) in relaxed Extended JSON with every literal value replaced by "?" under
+// Options.MaskLiterals and cut at Options.MaxQueryLength, and query_fingerprint a hash of its
+// shape (every value masked, arrays folded to their first element, session fields left out).
+// A reply with ok: 0, write errors or a write concern error sets status Error and the
+// mongodb.error_* fields. mongodb.num_docs counts a cursor's firstBatch or nextBatch (or an
+// OP_REPLY's documents), mongodb.cursor_id the cursor left open or named by getMore.
+//
+// Secrets. saslStart, saslContinue, authenticate (and the other authentication commands) are
+// shown as their name, mechanism, conversationId and $db only; pwd, payload and
+// speculativeAuthenticate fields are replaced by "?" wherever they appear, masking or not.
+// Replies are never rendered. user.name is taken from the first SCRAM message or the PLAIN
+// authentication identity of a saslStart (or a hello's speculative saslStart), and from the
+// user of an X.509 authenticate.
+//
+// Pairing. A reply names the request it answers (responseTo = requestID). A request sent with
+// moreToCome expects no reply and is reported at once. An exhaust reply (moreToCome set by the
+// server) is reported, and the next reply, which answers the previous reply's requestID,
+// becomes another event of the same command.
+//
+// Loss. A connection joined mid-stream (Conn.MidStream), a gap, or a message that does not
+// decode makes the direction resynchronise on the next plausible header: a sane length, a
+// known opcode, and for OP_MSG known flags and a kind 0 section that starts a BSON document.
+// A gap also drops the requests waiting for replies, which are reported with status Error and
+// "response not captured". A message longer than Options.MessageLimit (compressed or, for
+// OP_COMPRESSED, uncompressed) is passed over without being kept: a request is reported as
+// not decoded, a reply ends its request's event with that note.
+//
+// Memory. Per connection: one message of at most MessageLimit bytes per direction (and one
+// decompressed message), fewer than 27 bytes per direction while resynchronising, and at most
+// 1024 requests waiting for replies, each holding its query text (at most MaxQueryLength, or
+// the rendering of a message of at most MessageLimit bytes).
+package mongodb
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/audit-io/wire-audit/capture/event"
+	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/sqlnorm"
+)
+
+// maxPending bounds the requests that wait for a reply.
+const maxPending = 1024
+
+const (
+	toServer = int(protocols.ToServer)
+	toClient = int(protocols.ToClient)
+)
+
+// Messages of error.message.
+const (
+	noteNoResponse = "response not captured"
+	notePartial    = "connection closed before the response was complete"
+	noteTooMany    = "response not tracked: too many requests in flight"
+	noteBigRequest = "request larger than the message limit: not decoded"
+	noteBigReply   = "reply larger than the message limit: not decoded"
+	noteBadReply   = "reply could not be decoded"
+)
+
+// New returns the parser of one MongoDB connection; it is a protocols.Factory.
+func New(c *protocols.Conn, opts *protocols.Options, sink protocols.Sink) protocols.StreamParser {
+	if opts == nil {
+		opts = &protocols.Options{}
+	}
+	p := &parser{conn: c, opts: opts, sink: sink, limit: max(opts.MessageLimit(), probeLen)}
+	if c.MidStream {
+		p.rd[toServer].loseSync()
+		p.rd[toClient].loseSync()
+	}
+	return p
+}
+
+type parser struct {
+	conn  *protocols.Conn
+	opts  *protocols.Options
+	sink  protocols.Sink
+	limit int
+
+	rd [2]reader
+	m  msg
+	// open are the requests waiting for a reply, oldest first.
+	open []*request
+	// user is the user name the connection authenticated as, when its mechanism showed it.
+	user string
+
+	// Scratch: the rewritten command, the decompressed message, the zlib reader.
+	scratch []byte
+	inflate []byte
+	zsrc    bytes.Reader
+	zlib    interface {
+		Read([]byte) (int, error)
+	}
+}
+
+// request is one command waiting for its reply.
+type request struct {
+	id                  int32
+	method, query, fp   string
+	db, coll            string
+	cut                 bool
+	cursor              int64
+	start               time.Time
+	reqBytes, respBytes uint64
+	auth                bool
+}
+
+func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
+	p.feed(int(dir), data, ts)
+}
+
+func (p *parser) Gap(dir protocols.Dir, n int, ts time.Time) {
+	if n <= 0 {
+		return
+	}
+	p.rd[dir].loseSync()
+	p.dropOpen(ts, noteNoResponse)
+}
+
+func (p *parser) Close(ts time.Time) {
+	for _, r := range p.open {
+		if r.respBytes > 0 {
+			p.emitNote(r, ts, notePartial)
+		} else {
+			p.emitNote(r, r.start, noteNoResponse)
+		}
+	}
+	p.open = nil
+}
+
+// dropOpen reports every waiting request as unanswered and forgets them.
+func (p *parser) dropOpen(ts time.Time, note string) {
+	for _, r := range p.open {
+		p.emitNote(r, ts, note)
+	}
+	clear(p.open)
+	p.open = p.open[:0]
+}
+
+// desync makes direction dir look for the next message start.
+func (p *parser) desync(dir int, _ time.Time) {
+	p.rd[dir].loseSync()
+}
+
+// message handles one whole message of direction dir; body is valid only during the call.
+func (p *parser) message(dir int, h header, body []byte, start, end time.Time) {
+	m := &p.m
+	*m = msg{seqs: m.seqs[:0]}
+	if err := p.decode(h, body, m); errors.Is(err, errTooLarge) {
+		p.oversized(dir, h, start, end) // framing holds: only the inflated size is too large
+		return
+	} else if err != nil {
+		if dir == toClient {
+			if r := p.find(h.responseTo); r != nil {
+				r.respBytes += uint64(h.length)
+				p.finish(r, end, nil, noteBadReply)
+			}
+		}
+		p.desync(dir, end)
+		return
+	}
+	if !m.decoded {
+		return
+	}
+	if dir == toServer {
+		p.request(m, start)
+	} else {
+		p.reply(m, end)
+	}
+}
+
+// oversized handles a message of direction dir that was passed over for its size.
+func (p *parser) oversized(dir int, h header, start, end time.Time) {
+	if dir == toServer {
+		r := &request{start: start, reqBytes: uint64(h.length)}
+		p.emitNote(r, end, noteBigRequest)
+		return
+	}
+	if r := p.find(h.responseTo); r != nil {
+		r.respBytes += uint64(h.length)
+		p.finish(r, end, nil, noteBigReply)
+	}
+}
+
+// find returns the waiting request id, or nil.
+func (p *parser) find(id int32) *request {
+	for _, r := range p.open {
+		if r.id == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// remove forgets the waiting request r.
+func (p *parser) remove(r *request) {
+	for i, o := range p.open {
+		if o == r {
+			copy(p.open[i:], p.open[i+1:])
+			p.open[len(p.open)-1] = nil
+			p.open = p.open[:len(p.open)-1]
+			return
+		}
+	}
+}
+
+// collCommands name a collection as the value of their first field.
+var collCommands = map[string]bool{
+	"find": true, "insert": true, "update": true, "delete": true, "aggregate": true, "count": true,
+	"distinct": true, "findAndModify": true, "findandmodify": true, "createIndexes": true,
+	"dropIndexes": true, "deleteIndexes": true, "listIndexes": true, "drop": true, "create": true,
+	"collMod": true, "mapReduce": true, "mapreduce": true, "killCursors": true, "validate": true,
+	"collStats": true, "compact": true, "reIndex": true, "shardCollection": true,
+}
+
+// request records a decoded client message.
+func (p *parser) request(m *msg, start time.Time) {
+	doc := m.doc
+	el, err := doc.IndexErr(0)
+	if err != nil {
+		return // an empty document is no command
+	}
+	r := &request{id: m.h.requestID, start: start, reqBytes: uint64(m.wire)}
+	r.method = el.Key()
+	first := el.Value()
+	if v, err := doc.LookupErr("$db"); err == nil {
+		r.db, _ = v.StringValueOK()
+	}
+	if m.opcode == opQuery {
+		db, coll := splitNS(m.ns)
+		if r.db == "" {
+			r.db = db
+		}
+		if coll != "$cmd" {
+			// A legacy query: the document is the filter.
+			r.method, r.coll = "query", coll
+		}
+	}
+	if r.coll == "" && collCommands[r.method] {
+		r.coll, _ = first.StringValueOK()
+	}
+	switch r.method {
+	case "getMore":
+		r.cursor, _ = first.AsInt64OK()
+		if v, err := doc.LookupErr("collection"); err == nil {
+			r.coll, _ = v.StringValueOK()
+		}
+		r.coll = strings.Clone(r.coll)
+	case "hello", "isMaster", "ismaster":
+		if v, err := doc.LookupErr("speculativeAuthenticate"); err == nil {
+			if d, ok := v.DocumentOK(); ok {
+				p.authUser(d)
+			}
+		}
+	}
+	r.auth = authCommands[r.method]
+	if r.auth {
+		p.authUser(doc)
+	}
+	r.coll, r.db = strings.Clone(r.coll), strings.Clone(r.db)
+	p.render(r, m)
+	if m.opcode == opMsg && m.flags&flagMoreToCome != 0 {
+		// No reply will come (an unacknowledged write).
+		p.emit(r, start, nil, "")
+		return
+	}
+	if len(p.open) >= maxPending {
+		p.emitNote(r, start, noteTooMany)
+		return
+	}
+	if old := p.find(r.id); old != nil {
+		// The id was reused before its reply came: the older request's reply was not seen.
+		p.remove(old)
+		p.emitNote(old, start, noteNoResponse)
+	}
+	p.open = append(p.open, r)
+}
+
+// render sets the query text and fingerprint of r from the command of m.
+func (p *parser) render(r *request, m *msg) {
+	mode := modeAsSent
+	if p.opts.MaskLiterals {
+		mode = modeMask
+	}
+	p.scratch = rewrite(p.scratch[:0], m.doc, m.seqs, modeShape, r.auth)
+	r.fp = fingerprint(p.scratch)
+	p.scratch = rewrite(p.scratch[:0], m.doc, m.seqs, mode, r.auth)
+	text, err := extJSON(p.scratch)
+	if err != nil {
+		text = ""
+	}
+	if n := p.opts.MaxQueryLength; n > 0 && len(text) > n {
+		text = sqlnorm.Truncate(text, n)
+		r.cut = true
+	}
+	r.query = text
+	if cap(p.scratch) > 64<<10 {
+		p.scratch = nil
+	}
+}
+
+// reply pairs a decoded server message with its request.
+func (p *parser) reply(m *msg, end time.Time) {
+	r := p.find(m.h.responseTo)
+	if r == nil {
+		return
+	}
+	r.respBytes += uint64(m.wire)
+	p.finish(r, end, m, "")
+	if m.opcode == opMsg && m.flags&flagMoreToCome != 0 && len(p.open) < maxPending {
+		// Exhaust: the server sends the next batch unasked, answering this reply's id.
+		next := *r
+		next.id, next.start, next.reqBytes, next.respBytes = m.h.requestID, end, 0, 0
+		p.open = append(p.open, &next)
+	}
+}
+
+// finish reports r, answered by m (nil: no decodable reply, with note), and forgets it.
+func (p *parser) finish(r *request, end time.Time, m *msg, note string) {
+	p.remove(r)
+	p.emit(r, end, m, note)
+}
+
+func (p *parser) emitNote(r *request, end time.Time, note string) { p.emit(r, end, nil, note) }
+
+// emit sends the event of r, with what the reply m says when there is one.
+func (p *parser) emit(r *request, end time.Time, m *msg, note string) {
+	ev := protocols.NewEvent(p.conn, event.TypeMongoDB, r.start)
+	ev.Method, ev.Query, ev.QueryTruncated, ev.QueryFingerprint = r.method, r.query, r.cut, r.fp
+	if r.db != "" {
+		ev.DB = &event.DB{Name: r.db}
+	}
+	if p.user != "" {
+		ev.User = &event.User{Name: p.user}
+	}
+	mg := &event.MongoDB{Collection: r.coll, CursorID: r.cursor}
+	ev.MongoDB = mg
+	ev.Status = event.StatusOK
+	if note != "" {
+		ev.Status = event.StatusError
+		ev.Error = &event.Error{Message: note}
+	}
+	if m != nil {
+		if readReply(m, mg) {
+			ev.Status = event.StatusError
+		}
+	}
+	protocols.Finish(ev, end, r.reqBytes, r.respBytes)
+	p.sink.Emit(ev)
+}
+
+// readReply fills mg from the reply m and says whether it reports an error.
+func readReply(m *msg, mg *event.MongoDB) bool {
+	if m.opcode == opReply {
+		if m.cursor != 0 {
+			mg.CursorID = m.cursor
+		}
+	}
+	doc := m.doc
+	if doc == nil {
+		return false
+	}
+	if m.opcode == opReply && !isCommandReply(doc) {
+		// A legacy query's documents.
+		mg.NumDocs = uint64(max(m.numRet, 0))
+		if m.flags&2 != 0 { // QueryFailure: the one document is {$err, code}
+			setError(mg, doc, "$err")
+			return true
+		}
+		return false
+	}
+	if c, err := doc.LookupErr("cursor"); err == nil {
+		if cd, ok := c.DocumentOK(); ok {
+			if v, err := cd.LookupErr("id"); err == nil {
+				if id, _ := v.AsInt64OK(); id != 0 {
+					mg.CursorID = id
+				}
+			}
+			for _, k := range [...]string{"firstBatch", "nextBatch"} {
+				if b, err := cd.LookupErr(k); err == nil {
+					mg.NumDocs = uint64(count(b))
+					break
+				}
+			}
+		}
+	}
+	if okv, err := doc.LookupErr("ok"); err == nil && !truthy(okv) {
+		setError(mg, doc, "errmsg")
+		return true
+	}
+	if we, err := doc.LookupErr("writeErrors"); err == nil {
+		if a, ok := we.ArrayOK(); ok {
+			if v, err := a.IndexErr(0); err == nil {
+				if d, ok := v.DocumentOK(); ok {
+					setError(mg, d, "errmsg")
+					return true
+				}
+			}
+		}
+	}
+	if wc, err := doc.LookupErr("writeConcernError"); err == nil {
+		if d, ok := wc.DocumentOK(); ok {
+			setError(mg, d, "errmsg")
+			return true
+		}
+	}
+	return false
+}
+
+// isCommandReply says whether an OP_REPLY document is a command's reply rather than a found
+// document: it has a numeric ok.
+func isCommandReply(doc bsoncore.Document) bool {
+	v, err := doc.LookupErr("ok")
+	return err == nil && v.IsNumber()
+}
+
+// setError copies code, codeName and the message field msgKey of d into mg.
+func setError(mg *event.MongoDB, d bsoncore.Document, msgKey string) {
+	if v, err := d.LookupErr("code"); err == nil {
+		c, _ := v.AsInt64OK()
+		mg.ErrorCode = int32(c)
+	}
+	if v, err := d.LookupErr("codeName"); err == nil {
+		mg.ErrorCodeName, _ = v.StringValueOK()
+		mg.ErrorCodeName = strings.Clone(mg.ErrorCodeName)
+	}
+	if v, err := d.LookupErr(msgKey); err == nil {
+		mg.ErrorMessage, _ = v.StringValueOK()
+		mg.ErrorMessage = strings.Clone(mg.ErrorMessage)
+	}
+	if mg.ErrorMessage == "" && mg.ErrorCode == 0 {
+		mg.ErrorMessage = "command failed"
+	}
+}
+
+// truthy reads ok: a number other than 0, or true.
+func truthy(v bsoncore.Value) bool {
+	if b, ok := v.BooleanOK(); ok {
+		return b
+	}
+	f, ok := v.AsFloat64OK()
+	return !ok || f != 0
+}
+
+// count is the number of elements of an array value.
+func count(v bsoncore.Value) int {
+	a, ok := v.ArrayOK()
+	if !ok || len(a) < 5 {
+		return 0
+	}
+	n := 0
+	for rem := a[4 : len(a)-1]; len(rem) > 0; n++ {
+		_, r, ok := bsoncore.ReadElement(rem)
+		if !ok {
+			break
+		}
+		rem = r
+	}
+	return n
+}
