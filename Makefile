@@ -95,6 +95,8 @@ bench: envtest node-bins helm images ferretdb load-pcaps $(LOCALBIN)/grpc-load.p
 	go test ./test/node -run '^$$' -bench NodeStart -benchtime 3x $(BENCH_ARGS)
 	@# End to end on the real node: pod Create call to the sidecar started and to its first event in Kafka, 20 pods.
 	go test ./test/e2e -run '^$$' -bench CreateToFirstEvent -benchtime 20x $(BENCH_ARGS)
+	@# The sidecar's CPU and memory under the demo's load, from the kubelet's cgroup statistics, 3 pods of 20 s.
+	go test ./test/e2e -run '^$$' -bench SidecarUnderDemoLoad -benchtime 3x $(BENCH_ARGS)
 
 # Captures of sustained real load (pgbench, mariadb-slap, redis-benchmark, curl, DNS lookups) for
 # the replay benchmark, made once.
