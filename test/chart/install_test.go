@@ -217,7 +217,7 @@ func checkInjected(t *testing.T, p *corev1.Pod, image string) {
 		protocols = append(protocols, pr.Name)
 	}
 	slices.Sort(protocols)
-	if !slices.Equal(protocols, []string{"dns", "http", "mongodb", "mysql", "pgsql"}) {
+	if !slices.Equal(protocols, []string{"dns", "http", "mongodb", "mysql", "pgsql", "tls"}) {
 		t.Errorf("protocols %v: the chart removed redis", protocols)
 	}
 	secrets := map[string]bool{}

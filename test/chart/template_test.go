@@ -197,6 +197,7 @@ capture:
     http: null
     dns: null
     tls: null
+    mongodb: null
   interfaces: [eth0, net1]
   flows: false
   privacy: {maxQueryLength: 4096, maskLiterals: true, httpHeaders: [User-Agent], httpBodyBytes: 512}
