@@ -61,18 +61,21 @@ demo-packages:
 	hack/ensure-packages.sh demo
 
 .PHONY: test
-test: envtest kustomize helm ## Run go vet, then all tests against a real kube-apiserver and etcd (TEST_ARGS adds flags).
+test: envtest kustomize helm ## Install the Debian packages the tests use, run go vet, then all tests against a real kube-apiserver and etcd (TEST_ARGS adds flags).
+	hack/ensure-packages.sh all
 	go vet ./...
 	go test ./... -count=1 $(TEST_ARGS)
 
 .PHONY: bench
-bench: envtest load-pcaps ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation (BENCH_ARGS adds flags).
+bench: envtest load-pcaps $(LOCALBIN)/packetbeat ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation (BENCH_ARGS adds flags).
 	go test $$(go list ./... | grep -v -e /test/integration -e /test/capturebench -e /test/e2e -e /capture/export/kafka) -run '^$$' -bench . -benchmem $(BENCH_ARGS)
 	@# Kafka export to a kfake process: 300k events through the exporter and through a bare kafka-go Writer (overhead ratio), then enqueue-to-ack percentiles at 10k events/s for 3 s.
 	go test ./capture/export/kafka -run '^$$' -bench Throughput -benchtime 300000x $(BENCH_ARGS)
 	go test ./capture/export/kafka -run '^$$' -bench Latency -benchtime 30000x $(BENCH_ARGS)
 	@# Replay of real pgbench, mariadb-slap, redis-benchmark, curl and DNS lookup load on one core, with tshark on the same file.
 	go test ./test/capturebench -run '^$$' -bench Replay -benchtime 5x $(BENCH_ARGS)
+	@# The whole sidecar process on one core on a mixed capture of all five, with tshark and Packetbeat on the same file and Kafka output to a kfake process.
+	go test ./test/capturebench -run '^$$' -bench Process -benchtime 5x -timeout 60m $(BENCH_ARGS)
 	@# The sidecar live on a veth: 10k concurrent connections injected at 200k packets/s.
 	go test ./test/capturebench -run '^$$' -bench Live -benchtime 1x $(BENCH_ARGS)
 	@# 1000 rounds of three pods at 240/s, three times: enough samples for a p99 per class.
@@ -89,6 +92,12 @@ LOAD_PCAPS := $(LOCALBIN)/pgsql-load.pcap $(LOCALBIN)/mysql-load.pcap $(LOCALBIN
 
 .PHONY: load-pcaps
 load-pcaps: $(LOAD_PCAPS) ## Capture 600k+ packets each of pgbench, mariadb-slap, redis-benchmark, curl and DNS lookup load into bin/ (needs root).
+
+# Packetbeat 7.17.29, the tool the sidecar replaces, for BenchmarkProcess only (not make test).
+# libpcap-dev is its cgo dependency.
+$(LOCALBIN)/packetbeat: test/tools/packetbeat/go.mod test/tools/packetbeat/go.sum | $(LOCALBIN)
+	cd test/tools/packetbeat && CGO_ENABLED=1 go build -o $(abspath $@) github.com/elastic/beats/v7/packetbeat
+	touch $@
 
 $(LOAD_PCAPS) &:
 	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols pgsql,mysql,redis,http,dns
