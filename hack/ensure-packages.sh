@@ -22,7 +22,7 @@ DEMO_PACKAGES=(
 )
 # The capture tests use tcpdump and tshark as independent oracles; kcat is an independent Kafka
 # consumer.
-TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark kcat:kcat)
+TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark dumpcap:wireshark-common kcat:kcat)
 
 # missing_packages CMD:PACKAGE... prints "PACKAGE (CMD)" for each CMD that is absent.
 missing_packages() {

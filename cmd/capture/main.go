@@ -130,7 +130,7 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	}
 	popts.Sink = m.Sink(out)
 	if o.pcap != "" {
-		err = replay(ctx, o.pcap, popts, log)
+		err = replay(ctx, o.pcap, cfg, popts, log)
 	} else {
 		err = live(ctx, cfg, popts, filter, m, o.ringMiB, o.statsEvery, log)
 	}
@@ -291,24 +291,6 @@ func pipelineOptions(cfg config.Config, sink protocols.Sink, log *slog.Logger) (
 		}
 	}
 	return opts, filter, nil
-}
-
-func replay(ctx context.Context, path string, opts pipeline.Options, log *slog.Logger) error {
-	src, err := source.OpenFile(path)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	p, err := pipeline.New(opts)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	if err := pipeline.Run(ctx, src, p, nil); err != nil {
-		return fmt.Errorf("replay %s: %w", path, err)
-	}
-	logStats(log, "replay finished", "pcap", p.Stats(), nil, "file", path, "seconds", time.Since(start).Seconds())
-	return nil
 }
 
 func live(ctx context.Context, cfg config.Config, opts pipeline.Options, filter source.Filter, m *metrics.Metrics, ringMiB int, every time.Duration, log *slog.Logger) error {
