@@ -72,18 +72,21 @@ demo-bin: | $(LOCALBIN)
 	go build -o $(LOCALBIN)/demo ./test/demo
 
 .PHONY: test
-test: envtest node-bins kustomize helm images ferretdb ## Run go vet, then all tests: a real kube-apiserver and etcd, and a real node (TEST_ARGS adds flags).
+test: envtest node-bins kustomize helm images ferretdb ## Install the Debian packages the tests use, run go vet, then all tests: a real kube-apiserver and etcd, and a real node (TEST_ARGS adds flags).
+	hack/ensure-packages.sh all
 	go vet ./...
 	go test ./... -count=1 $(TEST_ARGS)
 
 .PHONY: bench
-bench: envtest node-bins helm images ferretdb load-pcaps $(LOCALBIN)/grpc-load.pcap $(LOCALBIN)/mongodb-load.pcap ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, pod creation through the API server, forced certificate rotation, the real node (BENCH_ARGS adds flags).
+bench: envtest node-bins helm images ferretdb load-pcaps $(LOCALBIN)/grpc-load.pcap $(LOCALBIN)/mongodb-load.pcap $(LOCALBIN)/packetbeat ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, the whole sidecar against tshark and Packetbeat, pod creation through the API server, forced certificate rotation, the real node (BENCH_ARGS adds flags).
 	go test $$(go list ./... | grep -v -e /test/integration -e /test/capturebench -e /test/e2e -e /capture/export/kafka) -run '^$$' -bench . -benchmem $(BENCH_ARGS)
 	@# Kafka export to a kfake process: 300k events through the exporter and through a bare kafka-go Writer (overhead ratio), then enqueue-to-ack percentiles at 10k events/s for 3 s.
 	go test ./capture/export/kafka -run '^$$' -bench Throughput -benchtime 300000x $(BENCH_ARGS)
 	go test ./capture/export/kafka -run '^$$' -bench Latency -benchtime 30000x $(BENCH_ARGS)
 	@# Replay of real pgbench, mariadb-slap, redis-benchmark, curl, DNS lookup and gRPC load on one core, with tshark on the same file.
 	go test ./test/capturebench -run '^$$' -bench Replay -benchtime 5x $(BENCH_ARGS)
+	@# The whole sidecar process on one core on a mixed capture of all five, with tshark and Packetbeat on the same file and Kafka output to a kfake process.
+	go test ./test/capturebench -run '^$$' -bench Process -benchtime 5x -timeout 60m $(BENCH_ARGS)
 	@# The sidecar live on a veth: 10k concurrent connections injected at 200k packets/s.
 	go test ./test/capturebench -run '^$$' -bench Live -benchtime 1x $(BENCH_ARGS)
 	@# 1000 rounds of three pods at 240/s, three times: enough samples for a p99 per class.
@@ -105,6 +108,12 @@ TLS_LOAD_PCAP := $(LOCALBIN)/tls-load.pcap
 
 .PHONY: load-pcaps
 load-pcaps: $(LOAD_PCAPS) $(TLS_LOAD_PCAP) ## Capture 600k+ packets each of pgbench, mariadb-slap, redis-benchmark, curl and DNS lookup load, and 3000 curl HTTPS connections, into bin/ (needs root).
+
+# Packetbeat 7.17.29, the tool the sidecar replaces, for BenchmarkProcess only (not make test).
+# libpcap-dev is its cgo dependency.
+$(LOCALBIN)/packetbeat: test/tools/packetbeat/go.mod test/tools/packetbeat/go.sum | $(LOCALBIN)
+	cd test/tools/packetbeat && CGO_ENABLED=1 go build -o $(abspath $@) github.com/elastic/beats/v7/packetbeat
+	touch $@
 
 $(LOAD_PCAPS) &:
 	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols pgsql,mysql,redis,http,dns

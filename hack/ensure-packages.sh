@@ -32,8 +32,9 @@ DEMO_PACKAGES=(
 TLS_PACKAGES=(openssl:openssl python3:python3)
 # The capture tests use tcpdump and tshark as independent oracles; kcat is an independent Kafka
 # consumer; nghttp is the HTTP/2 client with several streams on one connection (curl 7.88 sends
-# one request per prior-knowledge connection).
-TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark kcat:kcat nghttp:nghttp2-client)
+# one request per prior-knowledge connection); dumpcap records several interfaces into one
+# pcapng file.
+TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark dumpcap:wireshark-common kcat:kcat nghttp:nghttp2-client)
 # The MongoDB capture tests drive FerretDB (bin/ferretdb, hack/build-ferretdb.sh) with pymongo.
 TEST_PACKAGES+=('/usr/lib/python3/dist-packages/pymongo:python3-pymongo')
 

@@ -77,5 +77,22 @@ func (s *File) ReadFrame() ([]byte, gopacket.CaptureInfo, error) {
 // LinkType is the file's link type.
 func (s *File) LinkType() layers.LinkType { return s.r.LinkType() }
 
+// Interfaces names the file's interfaces by the index that ReadFrame's CaptureInfo carries
+// (InterfaceIndex): the if_name of each pcapng Interface Description Block, "" where a block
+// has none. A classic pcap has no interface names: it is one interface, named "".
+func (s *File) Interfaces() []string {
+	ng, ok := s.r.(*pcapgo.NgReader)
+	if !ok {
+		return []string{""}
+	}
+	names := make([]string, ng.NInterfaces())
+	for i := range names {
+		if intf, err := ng.Interface(i); err == nil {
+			names[i] = intf.Name
+		}
+	}
+	return names
+}
+
 // Close closes the file.
 func (s *File) Close() error { return s.f.Close() }

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -112,7 +113,10 @@ func TestMesh(t *testing.T) {
 	serveHTTPIn(t, pair.PodNS, "127.0.0.1:15021")
 	serveHTTPIn(t, pair.PodNS, "127.0.0.1:8080")
 
-	sc := startSidecar(t, pair, `{"version":1,"mesh":"istio","protocols":[{"name":"mysql","ports":[3306]},{"name":"http"},{"name":"tls"}],"flows":false,"kafka":{"topic":"t"},"healthPort":15099}`)
+	const meshConfig = `{"version":1,"mesh":"istio","protocols":[{"name":"mysql","ports":[3306]},{"name":"http"},{"name":"tls"}],"flows":false,"kafka":{"topic":"t"},"healthPort":15099}`
+	// The pod's traffic on both interfaces in one pcapng file, for the replay below.
+	dump := realnet.StartDumpcap(t, pair, pair.PodNS, filepath.Join(t.TempDir(), "mesh.pcapng"), pair.PodIf, "lo")
+	sc := startSidecar(t, pair, meshConfig)
 	viaMesh := []string{"SELECT 'through the mesh' AS via", "SELECT 6 * 7 AS product"}
 	for _, q := range viaMesh {
 		if _, err := db.RunClientVia("127.0.0.1", 15001, q+";"); err != nil {
@@ -125,6 +129,9 @@ func TestMesh(t *testing.T) {
 	getIn(t, pair.PodNS, "http://127.0.0.1:15021/healthz/ready")
 	getIn(t, pair.PodNS, "http://127.0.0.1:8080/orders?id=7")
 	live := sc.stop(t)
+	if err := dump.Stop(); err != nil {
+		t.Fatal(err)
+	}
 
 	var https []string
 	for _, ev := range transactions(live, event.TypeHTTP) {
@@ -164,6 +171,37 @@ func TestMesh(t *testing.T) {
 			t.Errorf("mesh tls event without the handshake's fields: %s", event.AppendJSON(nil, &ev))
 		}
 	}
+
+	// The pod's pcapng replayed with the pod's config gives what live capture gave: interfaces
+	// from the file's Interface Description Blocks, lo marked mesh, protocols found by content.
+	if got, want := meshSummary(replay(t, dump.File, meshConfig)), meshSummary(live); !slices.Equal(got, want) {
+		t.Errorf("replay differs from live:\n replay %q\n live   %q", got, want)
+	}
+	// Interfaces named in the config filter the file's interfaces, as they do live.
+	var onLo []event.Event
+	for _, ev := range live {
+		if ev.Network.Interface == "lo" {
+			onLo = append(onLo, ev)
+		}
+	}
+	loConfig := strings.Replace(meshConfig, `"mesh":`, `"interfaces":["lo"],"mesh":`, 1)
+	if got, want := meshSummary(replay(t, dump.File, loConfig)), meshSummary(onLo); len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("replay of lo only differs from live on lo:\n replay %q\n live   %q", got, want)
+	}
+}
+
+// meshSummary is what must match between live capture and replay of a mesh pod: each
+// transaction with the interface, server port and mesh mark it was seen with, sorted, since
+// live capture interleaves its interfaces' events.
+func meshSummary(evs []event.Event) []string {
+	var out []string
+	for _, typ := range []string{event.TypeMySQL, event.TypeHTTP, event.TypeTLS} {
+		for _, ev := range transactions(evs, typ) {
+			out = append(out, fmt.Sprintf("%s %s %d mesh=%v", summary([]event.Event{ev})[0], ev.Network.Interface, ev.Server.Port, ev.Network.Mesh))
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // serveHTTPIn serves a small HTTP answer on addr inside namespace ns until the test ends.
