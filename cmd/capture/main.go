@@ -118,12 +118,6 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	}
 	if limit := heapLimitMiB(o); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(limit << 20)
-		// A replay is a batch job bounded by the same limit: letting the heap grow to it instead
-		// of collecting at twice the live heap saved about 10% of the CPU on a mixed load capture
-		// (113 collections a run before), for about 14 MiB more RSS.
-		if o.pcap != "" && os.Getenv("GOGC") == "" {
-			debug.SetGCPercent(-1)
-		}
 	}
 	popts, filter, err := pipelineOptions(cfg, nil, log)
 	if err != nil {
