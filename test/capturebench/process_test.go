@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -109,7 +110,7 @@ func captureOutput(b *testing.B, bin, pcap string) output {
 		part, err := r.ReadSlice('\n')
 		o.bytes += int64(len(part))
 		line = append(line, part...)
-		if err == bufio.ErrBufferFull {
+		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
 		if err != nil {

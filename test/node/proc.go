@@ -85,7 +85,7 @@ func (n *Node) waitFor(ctx context.Context, p *proc, what string, timeout time.D
 	var last error
 	for {
 		if p != nil && p.exited() {
-			return fmt.Errorf("node: %s exited (%v) before %s:\n%s", p.name, p.err, what, n.Logs(p.name, 3000))
+			return fmt.Errorf("node: %s exited (%w) before %s:\n%s", p.name, p.err, what, n.Logs(p.name, 3000))
 		}
 		if last = check(ctx); last == nil {
 			return nil
@@ -96,7 +96,7 @@ func (n *Node) waitFor(ctx context.Context, p *proc, what string, timeout time.D
 			if p != nil {
 				name = p.name
 			}
-			return fmt.Errorf("node: %s not %s after %s: %v:\n%s", name, what, timeout, last, n.Logs(name, 3000))
+			return fmt.Errorf("node: %s not %s after %s: %w:\n%s", name, what, timeout, last, n.Logs(name, 3000))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

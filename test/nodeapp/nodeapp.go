@@ -190,7 +190,7 @@ func (s *Stack) WaitDeploymentReady(ctx context.Context, ns, name string, replic
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("deployment %s/%s not %d ready replicas after %s: %v %+v", ns, name, replicas, timeout, err, statusOf(d))
+			return fmt.Errorf("deployment %s/%s not %d ready replicas after %s: %w %+v", ns, name, replicas, timeout, err, statusOf(d))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -222,7 +222,7 @@ func (s *Stack) Namespace(ctx context.Context, ns string) error {
 func imageInfo(path string) (ref string, entrypoint []string, err error) {
 	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(path) })
 	if err != nil || len(m) != 1 || len(m[0].RepoTags) != 1 {
-		return "", nil, fmt.Errorf("nodeapp: %s: want one image with one tag (make images): %v", path, err)
+		return "", nil, fmt.Errorf("nodeapp: %s: want one image with one tag (make images): %w", path, err)
 	}
 	img, err := tarball.ImageFromPath(path, nil)
 	if err != nil {

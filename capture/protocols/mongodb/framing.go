@@ -162,9 +162,9 @@ func (p *parser) feed(dir int, data []byte, ts time.Time) {
 func (p *parser) resync(dir int, data []byte, ts time.Time) int {
 	r := &p.rd[dir]
 	if len(r.scan) > 0 {
-		w := append(r.win[:0], r.scan...)
-		w = append(w, data[:min(len(data), probeLen)]...)
-		r.win = w
+		r.win = append(r.win[:0], r.scan...)
+		r.win = append(r.win, data[:min(len(data), probeLen)]...)
+		w := r.win
 		for i := range len(r.scan) {
 			if len(w)-i < probeLen {
 				r.scan = append(r.scan[:0], w[i:]...)

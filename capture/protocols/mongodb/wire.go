@@ -139,6 +139,7 @@ func decodeMsg(body []byte, m *msg) error {
 const maxSeqs = 8
 
 func decodeQuery(body []byte, m *msg) error {
+	//nolint:staticcheck // OP_QUERY is deprecated for sending, but old clients still send it and the sidecar must read it.
 	_, rem, ok := wiremessage.ReadQueryFlags(body)
 	if !ok {
 		return errShort

@@ -105,7 +105,7 @@ func round(ctx context.Context, server, tag, user, password, database, dnsName, 
 	db := sql.OpenDB(connector)
 	var got string
 	if err := db.QueryRowContext(ctx, q).Scan(&got); err != nil || got != tag {
-		return fmt.Errorf("mysql: %q %v", got, err)
+		return fmt.Errorf("mysql: %q %w", got, err)
 	}
 	tx("mysql", "OK", "SELECT", q)
 	if err := db.Close(); err != nil {
@@ -120,7 +120,7 @@ func round(ctx context.Context, server, tag, user, password, database, dnsName, 
 		return fmt.Errorf("pgsql: %w", err)
 	}
 	if err := pc.QueryRow(ctx, q).Scan(&got); err != nil || got != tag {
-		return fmt.Errorf("pgsql: %q %v", got, err)
+		return fmt.Errorf("pgsql: %q %w", got, err)
 	}
 	tx("pgsql", "OK", "SELECT", q)
 	if err := pc.Close(ctx); err != nil {

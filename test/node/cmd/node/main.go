@@ -37,7 +37,8 @@ func main() {
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		stop()
+		os.Exit(1) //nolint:gocritic // stop() ran just above
 	}
 	fmt.Printf("node %s Ready in %.1fs; API server %s\nexport KUBECONFIG=%s\nCtrl-C stops the node and removes everything it made.\n",
 		node.Name, n.Ready.Seconds(), n.APIServerURL(), n.Kubeconfig)
