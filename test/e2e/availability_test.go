@@ -69,7 +69,7 @@ func TestWebhookAvailability(t *testing.T) {
 		{20 * time.Second, "delete one webhook pod", func() error {
 			l, err := cs.CoreV1().Pods(System).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=wire-audit"})
 			if err != nil || len(l.Items) == 0 {
-				return fmt.Errorf("no webhook pod to delete: %v", err)
+				return fmt.Errorf("no webhook pod to delete: %w", err)
 			}
 			return cs.CoreV1().Pods(System).Delete(ctx, l.Items[0].Name, metav1.DeleteOptions{})
 		}},

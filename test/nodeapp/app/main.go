@@ -137,7 +137,7 @@ func round(ctx context.Context, server, tag, user, password, database, dnsName, 
 	line, err := bufio.NewReader(rc).ReadString('\n')
 	rc.Close()
 	if err != nil || line != "+OK\r\n" {
-		return fmt.Errorf("redis: %q %v", line, err)
+		return fmt.Errorf("redis: %q %w", line, err)
 	}
 	tx("redis", "OK", "SET", "SET pod "+tag)
 
