@@ -16,7 +16,6 @@ import (
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/pipeline"
 	"github.com/audit-io/wire-audit/capture/protocols"
-	"github.com/audit-io/wire-audit/capture/protocols/all"
 	"github.com/audit-io/wire-audit/capture/source"
 )
 
@@ -337,7 +336,7 @@ func replayPcap(tb testing.TB, path string, i int) []*event.Event {
 		if p.Name == config.DNS {
 			ports = append(ports, 15353) // dns/testdata/capture.sh
 		}
-		if pr, ok := all.Pipeline(p.Name, ports); ok {
+		if pr, ok := pipeline.Builtin(p.Name, ports); ok {
 			protos = append(protos, pr)
 		}
 	}

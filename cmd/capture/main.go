@@ -256,7 +256,7 @@ func pipelineOptions(cfg config.Config, sink protocols.Sink, log *slog.Logger) (
 	}
 	var filter source.Filter
 	for _, p := range cfg.Protocols {
-		pr, ok := all.Pipeline(p.Name, p.Ports)
+		pr, ok := pipeline.Builtin(p.Name, p.Ports)
 		switch {
 		case !ok:
 			log.Warn("protocol has no decoder in this build; its traffic is not captured", "protocol", p.Name)

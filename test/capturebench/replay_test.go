@@ -23,7 +23,6 @@ import (
 	"github.com/audit-io/wire-audit/capture/export"
 	"github.com/audit-io/wire-audit/capture/pipeline"
 	"github.com/audit-io/wire-audit/capture/protocols"
-	"github.com/audit-io/wire-audit/capture/protocols/all"
 	"github.com/audit-io/wire-audit/capture/source"
 	"github.com/audit-io/wire-audit/internal/testenv"
 	"github.com/audit-io/wire-audit/test/realnet"
@@ -80,7 +79,7 @@ func defaultProtocols(tb testing.TB, path string) []pipeline.Protocol {
 		if p.Name == config.HTTP && strings.Contains(filepath.Base(path), "grpc") {
 			ports = append(slices.Clone(ports), realnet.GRPCPort)
 		}
-		if pr, ok := all.Pipeline(p.Name, ports); ok {
+		if pr, ok := pipeline.Builtin(p.Name, ports); ok {
 			out = append(out, pr)
 		}
 	}

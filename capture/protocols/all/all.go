@@ -5,7 +5,6 @@ package all
 
 import (
 	"github.com/audit-io/wire-audit/capture/config"
-	"github.com/audit-io/wire-audit/capture/pipeline"
 	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/dns"
 	"github.com/audit-io/wire-audit/capture/protocols/http"
@@ -50,11 +49,4 @@ var Upgrades = map[string]protocols.Factory{
 // Datagrams maps a config protocol name to its UDP parser.
 var Datagrams = map[string]protocols.DatagramFactory{
 	config.DNS: dns.NewUDP,
-}
-
-// Pipeline returns the pipeline protocol of name with ports (none: recognised by content), and
-// false when this build has no parser for it.
-func Pipeline(name string, ports []uint16) (pipeline.Protocol, bool) {
-	pr := pipeline.Protocol{Name: name, Ports: ports, Factory: Factories[name], Detect: Detectors[name], Datagram: Datagrams[name]}
-	return pr, pr.Factory != nil || pr.Datagram != nil
 }
