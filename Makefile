@@ -51,7 +51,7 @@ DEMO_DURATION ?= 20s
 # What make demo builds, each a numbered step with progress (hack/build-steps.sh): the node's
 # binaries from source (tens of minutes on 2 cores the first time), helm, and the demo itself.
 # The image tarballs it installs are bin/images/*.tar (make images).
-DEMO_STEPS := node-bins helm demo-bin
+DEMO_STEPS := node-bins helm images demo-bin
 
 .PHONY: demo
 demo: demo-packages ## The main job, on a real node: helm install of the chart with our images, an annotated Deployment and Job whose sidecars capture their traffic to real servers; their audit events from Kafka as they arrive, then a summary (DEMO_DURATION).
