@@ -112,11 +112,13 @@ func (s *state) teardown(h *Host, binDir string) error {
 	return errors.Join(errs...)
 }
 
-// pidsMentioning lists the processes whose command line contains s (never this one).
-func pidsMentioning(s string) []int {
-	if s == "" {
+// pidsMentioning lists the processes whose command line names a path inside directory dir
+// (never this one). The trailing slash keeps /var/tmp/wa-node-12 from matching wa-node-123.
+func pidsMentioning(dir string) []int {
+	if dir == "" {
 		return nil
 	}
+	s := strings.TrimSuffix(dir, "/") + "/"
 	ents, _ := os.ReadDir("/proc")
 	var out []int
 	for _, e := range ents {
