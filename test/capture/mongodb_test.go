@@ -56,8 +56,15 @@ func TestMongoDB(t *testing.T) {
 	stopOracle(t, dump)
 	evs := transactions(live, event.TypeMongoDB)
 	counts := map[string]int{}
+	notCaptured := 0 // endSessions whose reply never reached the wire
 	for _, ev := range evs {
-		if ev.Error != nil {
+		switch {
+		case ev.Error != nil && ev.Method == "endSessions" && ev.Error.Message == "response not captured":
+			// pymongo closes its sockets right after endSessions without reading the reply, so
+			// under load the server's reply can come after the reset and never be on the wire;
+			// the decoder must then say so, and tshark sees no reply either (checked below).
+			notCaptured++
+		case ev.Error != nil:
 			t.Errorf("decode note on %s %q: %s", ev.Method, ev.Query, ev.Error.Message)
 		}
 		counts[ev.Status+" "+ev.Method]++
@@ -160,8 +167,8 @@ func TestMongoDB(t *testing.T) {
 			errReplies++
 		}
 	}
-	if n := counts["Error insert"] + counts["Error find"] + counts["Error endSessions"]; n != errReplies {
-		t.Errorf("%d Error events, tshark sees %d replies with errmsg", n, errReplies)
+	if n := counts["Error insert"] + counts["Error find"] + counts["Error endSessions"] - notCaptured; n != errReplies {
+		t.Errorf("%d Error events with a reply (and %d endSessions without one), tshark sees %d replies with errmsg", n, notCaptured, errReplies)
 	}
 }
 
