@@ -75,7 +75,9 @@ demo-bin: | $(LOCALBIN)
 test: envtest node-bins kustomize helm images ferretdb ## Install the Debian packages the tests use, run go vet, then all tests: a real kube-apiserver and etcd, and a real node (TEST_ARGS adds flags).
 	hack/ensure-packages.sh all
 	go vet ./...
-	go test ./... -count=1 $(TEST_ARGS)
+	@# -p 3 on 2 cores: the three packages that start a node take turns on its lock, and most
+	@# integration tests wait on servers rather than compute, so a third package keeps both cores busy.
+	go test ./... -count=1 -p 3 $(TEST_ARGS)
 
 .PHONY: bench
 bench: envtest node-bins helm images ferretdb load-pcaps $(LOCALBIN)/grpc-load.pcap $(LOCALBIN)/mongodb-load.pcap $(LOCALBIN)/packetbeat ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, the whole sidecar against tshark and Packetbeat, pod creation through the API server, forced certificate rotation, the real node (BENCH_ARGS adds flags).
