@@ -62,6 +62,13 @@ demo: demo-packages ## The main job, on a real node: helm install of the chart w
 # installing anything or building the node. br_netfilter is what a node on a fresh machine
 # most often lacks (test/node's Preflight names it); loading it here keeps `make demo` one command.
 .PHONY: demo-packages
+# test-packages comes first among test's prerequisites: building runc (node-bins) needs
+# libseccomp-dev and pkg-config, and the node needs br_netfilter.
+.PHONY: test-packages
+test-packages:
+	hack/ensure-packages.sh all
+	@[ -d /proc/sys/net/bridge ] || modprobe br_netfilter || { echo 'the node needs the br_netfilter module: load it with modprobe br_netfilter (Debian package kmod)' >&2; exit 1; }
+
 demo-packages:
 	@if [ "$$(id -u)" != 0 ]; then echo 'make demo needs root (it starts a Kubernetes node: mounts, cgroups, iptables, containers): run it as root, e.g. sudo -E env PATH="$$PATH" make demo' >&2; exit 1; fi
 	hack/ensure-packages.sh demo
@@ -72,15 +79,14 @@ demo-bin: | $(LOCALBIN)
 	go build -o $(LOCALBIN)/demo ./test/demo
 
 .PHONY: test
-test: envtest node-bins kustomize helm images ferretdb ## Install the Debian packages the tests use, run go vet, then all tests: a real kube-apiserver and etcd, and a real node (TEST_ARGS adds flags).
-	hack/ensure-packages.sh all
+test: test-packages envtest node-bins kustomize helm images ferretdb ## Install the Debian packages the tests use, run go vet, then all tests: a real kube-apiserver and etcd, and a real node (TEST_ARGS adds flags).
 	go vet ./...
 	@# -p 3 on 2 cores: the three packages that start a node take turns on its lock, and most
 	@# integration tests wait on servers rather than compute, so a third package keeps both cores busy.
 	go test ./... -count=1 -p 3 $(TEST_ARGS)
 
 .PHONY: bench
-bench: envtest node-bins helm images ferretdb load-pcaps $(LOCALBIN)/grpc-load.pcap $(LOCALBIN)/mongodb-load.pcap $(LOCALBIN)/packetbeat ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, the whole sidecar against tshark and Packetbeat, pod creation through the API server, forced certificate rotation, the real node (BENCH_ARGS adds flags).
+bench: test-packages envtest node-bins helm images ferretdb load-pcaps $(LOCALBIN)/grpc-load.pcap $(LOCALBIN)/mongodb-load.pcap $(LOCALBIN)/packetbeat ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, the whole sidecar against tshark and Packetbeat, pod creation through the API server, forced certificate rotation, the real node (BENCH_ARGS adds flags).
 	go test $$(go list ./... | grep -v -e /test/integration -e /test/capturebench -e /test/e2e -e /capture/export/kafka) -run '^$$' -bench . -benchmem $(BENCH_ARGS)
 	@# Kafka export to a kfake process: 300k events through the exporter and through a bare kafka-go Writer (overhead ratio), then enqueue-to-ack percentiles at 10k events/s for 3 s.
 	go test ./capture/export/kafka -run '^$$' -bench Throughput -benchtime 300000x $(BENCH_ARGS)
