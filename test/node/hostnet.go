@@ -195,6 +195,16 @@ func unescapeMount(s string) string {
 // and portmap's CNI-*.
 var chainPrefixes = []string{"KUBE-", "CNI-"}
 
+// ourChain says whether an iptables chain is one a node adds.
+func ourChain(chain string) bool {
+	for _, p := range chainPrefixes {
+		if strings.HasPrefix(chain, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // sweepChains removes every KUBE-* and CNI-* chain of the filter, nat and mangle tables, IPv4
 // and IPv6, with the rules that jump to them. Only one node runs at a time (the lock), and no
 // other part of this project adds such chains.
@@ -218,22 +228,14 @@ func sweepTable(tool, table string) error {
 	if err != nil {
 		return nil // the table does not exist here
 	}
-	ours := func(chain string) bool {
-		for _, p := range chainPrefixes {
-			if strings.HasPrefix(chain, p) {
-				return true
-			}
-		}
-		return false
-	}
 	var chains []string
 	var errs []error
 	for line := range strings.SplitSeq(string(out), "\n") {
 		f := splitRule(line)
 		switch {
-		case len(f) >= 2 && f[0] == "-N" && ours(f[1]):
+		case len(f) >= 2 && f[0] == "-N" && ourChain(f[1]):
 			chains = append(chains, f[1])
-		case len(f) >= 2 && f[0] == "-A" && !ours(f[1]) && mentionsOurs(f, ours):
+		case len(f) >= 2 && f[0] == "-A" && !ourChain(f[1]) && jumpsToOurs(f):
 			// A rule in a built-in chain that jumps to one of ours: delete it by its spec.
 			args := append([]string{"-w", "5", "-t", table, "-D"}, f[1:]...)
 			if b, err := exec.CommandContext(ctx, tool, args...).CombinedOutput(); err != nil {
@@ -251,9 +253,9 @@ func sweepTable(tool, table string) error {
 	return errors.Join(errs...)
 }
 
-func mentionsOurs(f []string, ours func(string) bool) bool {
+func jumpsToOurs(f []string) bool {
 	for i, x := range f {
-		if (x == "-j" || x == "-g") && i+1 < len(f) && ours(f[i+1]) {
+		if (x == "-j" || x == "-g") && i+1 < len(f) && ourChain(f[i+1]) {
 			return true
 		}
 	}

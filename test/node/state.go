@@ -157,12 +157,8 @@ func Leftovers() []string {
 				continue
 			}
 			for line := range strings.SplitSeq(string(b), "\n") {
-				if f := strings.Fields(line); len(f) == 2 && f[0] == "-N" {
-					for _, p := range chainPrefixes {
-						if strings.HasPrefix(f[1], p) {
-							out = append(out, tool+" -t "+table+" chain "+f[1])
-						}
-					}
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "-N" && ourChain(f[1]) {
+					out = append(out, tool+" -t "+table+" chain "+f[1])
 				}
 			}
 		}
