@@ -37,6 +37,8 @@ TLS_PACKAGES=(openssl:openssl python3:python3)
 TEST_PACKAGES=(tcpdump:tcpdump tshark:tshark dumpcap:wireshark-common kcat:kcat nghttp:nghttp2-client)
 # The MongoDB capture tests drive FerretDB (bin/ferretdb, hack/build-ferretdb.sh) with pymongo.
 TEST_PACKAGES+=('/usr/lib/python3/dist-packages/pymongo:python3-pymongo')
+# make bench builds Packetbeat, the peer it is measured against, with cgo against libpcap.
+TEST_PACKAGES+=('/usr/include/pcap/pcap.h:libpcap-dev')
 
 # missing_packages CMD:PACKAGE... prints "PACKAGE (CMD)" for each CMD that is absent.
 missing_packages() {
