@@ -52,7 +52,14 @@ func StartMariaDB(t TB, pair *Pair, opts MariaDBOptions) *MariaDB {
 
 	start := time.Now()
 	err := mariadbTemplate.copyTo(t, data, func(tmpl string) error {
-		install := exec.Command(installDB, "--no-defaults", "--user=root", "--datadir="+tmpl,
+		// A private tmpdir: in a shared /tmp the bootstrap's temporary tables (named
+		// #sql-temptable-<pid>-...) once vanished under it while other packages' tests ran,
+		// and the install failed with "Could not remove temporary table".
+		tmp := filepath.Join(filepath.Dir(tmpl), "tmp")
+		if err := os.Mkdir(tmp, 0o700); err != nil {
+			return err
+		}
+		install := exec.Command(installDB, "--no-defaults", "--user=root", "--datadir="+tmpl, "--tmpdir="+tmp,
 			"--innodb-log-file-size=8M", "--innodb-buffer-pool-size=16M", "--skip-name-resolve",
 			"--auth-root-authentication-method=normal", "--skip-test-db")
 		if out, err := install.CombinedOutput(); err != nil {
@@ -73,7 +80,11 @@ func StartMariaDB(t TB, pair *Pair, opts MariaDBOptions) *MariaDB {
 	if err := os.WriteFile(initFile, []byte(initSQL), 0o600); err != nil {
 		t.Fatalf("realnet: %v", err)
 	}
-	args := []string{"--no-defaults", "--user=root", "--datadir=" + data,
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatalf("realnet: %v", err)
+	}
+	args := []string{"--no-defaults", "--user=root", "--datadir=" + data, "--tmpdir=" + tmp,
 		"--bind-address=*", "--port=" + strconv.Itoa(opts.Port), "--socket=" + m.Socket,
 		"--pid-file=" + filepath.Join(dir, "pid"), "--init-file=" + initFile, "--log-error=",
 		"--skip-name-resolve", "--skip-log-bin", "--performance-schema=OFF", "--skip-ssl",
