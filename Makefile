@@ -5,12 +5,14 @@
 GOLANGCI_LINT_VERSION ?= v2.15.0
 KUSTOMIZE_VERSION ?= v5.8.2
 HELM_VERSION ?= v3.22.0
+GOTESTSUM_VERSION ?= v1.13.0
 
 # Tools and the envtest control plane live in bin/ (git-ignored).
 LOCALBIN ?= bin
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+GOTESTSUM ?= $(LOCALBIN)/gotestsum-$(GOTESTSUM_VERSION)
 
 # controller-runtime envtest looks for kube-apiserver and etcd here.
 export KUBEBUILDER_ASSETS := $(abspath $(LOCALBIN))
@@ -79,11 +81,13 @@ demo-bin: | $(LOCALBIN)
 	go build -o $(LOCALBIN)/demo ./test/demo
 
 .PHONY: test
-test: test-packages envtest node-bins kustomize helm images ferretdb ## Install the Debian packages the tests use, run go vet, then all tests: a real kube-apiserver and etcd, and a real node (TEST_ARGS adds flags).
+test: test-packages envtest node-bins kustomize helm images ferretdb gotestsum ## Install the Debian packages the tests use, run go vet, then all tests: a real kube-apiserver and etcd, and a real node (TEST_ARGS adds flags).
 	go vet ./...
 	@# -p 3 on 2 cores: the three packages that start a node take turns on its lock, and most
 	@# integration tests wait on servers rather than compute, so a third package keeps both cores busy.
-	go test ./... -count=1 -p 3 $(TEST_ARGS)
+	@# gotestsum prints what go test prints, then each skipped test with its reason and a DONE
+	@# line that counts the skips: a skip is a machine that cannot have a tool (internal/testenv).
+	$(GOTESTSUM) --format $(if $(filter -v -v=true -test.v,$(TEST_ARGS)),standard-verbose,standard-quiet) -- ./... -count=1 -p 3 $(TEST_ARGS)
 
 .PHONY: bench
 bench: test-packages envtest node-bins helm images ferretdb load-pcaps $(LOCALBIN)/grpc-load.pcap $(LOCALBIN)/mongodb-load.pcap $(LOCALBIN)/packetbeat ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, the whole sidecar against tshark and Packetbeat, pod creation through the API server, forced certificate rotation, the real node (BENCH_ARGS adds flags).
@@ -280,6 +284,11 @@ $(CNI_BINS) &: test/tools/cni/go.mod test/tools/cni/go.sum | $(LOCALBIN)
 golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint into bin/ if missing.
 $(GOLANGCI_LINT): | $(LOCALBIN)
 	$(call go-install-tool,$@,github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: gotestsum
+gotestsum: $(GOTESTSUM) ## Install gotestsum (make test's runner and summary) into bin/ if missing.
+$(GOTESTSUM): | $(LOCALBIN)
+	$(call go-install-tool,$@,gotest.tools/gotestsum,$(GOTESTSUM_VERSION))
 
 .PHONY: kustomize
 kustomize: $(KUSTOMIZE) ## Install kustomize into bin/ if missing.

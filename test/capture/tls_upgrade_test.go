@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/audit-io/wire-audit/capture/event"
+	"github.com/audit-io/wire-audit/internal/testenv"
 	"github.com/audit-io/wire-audit/test/realnet"
 )
 
@@ -29,7 +30,7 @@ func TestTLSUpgrades(t *testing.T) {
 	// postgres reads its key as the postgres user, and refuses a key others can read.
 	pgUser, err := user.Lookup("postgres")
 	if err != nil {
-		t.Skipf("no postgres user: %v", err)
+		testenv.Missing(t, "no postgres user (Debian package postgresql): %v", err)
 	}
 	uid, _ := strconv.Atoi(pgUser.Uid)
 	gid, _ := strconv.Atoi(pgUser.Gid)
@@ -72,7 +73,7 @@ func TestTLSUpgrades(t *testing.T) {
 
 	psql, err := exec.LookPath("psql")
 	if err != nil {
-		t.Skip("psql not installed")
+		testenv.Missing(t, "no psql (Debian package postgresql-client): %v", err)
 	}
 	cmd := pair.Exec(pair.PodNS, psql, "--no-psqlrc", "-tAc", "SELECT 41+1",
 		fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=require", realnet.PeerIP, pg.Port, pg.User, pg.Password, pg.Database))
@@ -81,7 +82,7 @@ func TestTLSUpgrades(t *testing.T) {
 	}
 	mariadb, err := exec.LookPath("mariadb")
 	if err != nil {
-		t.Skip("mariadb client not installed")
+		testenv.Missing(t, "no mariadb client (Debian package mariadb-client): %v", err)
 	}
 	cmd = pair.Exec(pair.PodNS, mariadb, "--no-defaults", "-h", realnet.PeerIP.String(), "-P", strconv.Itoa(my.Port),
 		"-u"+my.User, "-p"+my.Password, "--ssl", "--ssl-ca="+dir+"/root.pem", "-D", my.Database, "-e", "SELECT 41+1")
