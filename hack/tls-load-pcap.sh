@@ -4,7 +4,7 @@
 # 127.0.0.1:18443 (TLS 1.2 and 1.3, a self-signed ECDSA certificate made here), half of them
 # over TLS 1.2. Run as root (tcpdump on lo). Writes OUT only when complete.
 set -euo pipefail
-out=$1
+out=$(realpath -m -- "$1") # absolute: the script works in its temporary directory
 n=${2:-3000}
 tmp=$(mktemp -d)
 pids=()
