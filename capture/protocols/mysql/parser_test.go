@@ -195,16 +195,17 @@ func TestConversations(t *testing.T) {
 	}
 	for _, tc := range tests {
 		for _, chunk := range []int{0, 1, 5} {
+			if chunk > 0 && resyncsClient(tc.midStream, tc.steps) {
+				// The client side resynchronises at the start of a Data call, so these
+				// results depend on how bytes are cut (see resyncClient): only whole
+				// segments apply. Not a skipped test: make test lists skips as missing tools.
+				continue
+			}
 			name := tc.name
 			if chunk > 0 {
 				name += "/" + string(rune('0'+chunk)) + "-byte"
 			}
 			t.Run(name, func(t *testing.T) {
-				if chunk > 0 && resyncsClient(tc.midStream, tc.steps) {
-					// The client side resynchronises at the start of a Data call, so
-					// these results depend on how bytes are cut; see resyncClient.
-					t.Skip("client resynchronisation")
-				}
 				evs, _ := run(tc.midStream, nil, chunk, tc.steps...)
 				if got := summaries(evs); !slices.Equal(got, tc.want) {
 					t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
