@@ -52,9 +52,10 @@ func StartMariaDB(t TB, pair *Pair, opts MariaDBOptions) *MariaDB {
 
 	start := time.Now()
 	err := mariadbTemplate.copyTo(t, data, func(tmpl string) error {
-		// A private tmpdir: in a shared /tmp the bootstrap's temporary tables (named
-		// #sql-temptable-<pid>-...) once vanished under it while other packages' tests ran,
-		// and the install failed with "Could not remove temporary table".
+		// A private tmpdir: every mariadbd deletes the #sql* files in its tmpdir at start
+		// (mysql_rm_tmp_tables), so with a shared /tmp a server starting in another test
+		// package removed this bootstrap's temporary tables, and the install failed with
+		// "Could not remove temporary table".
 		tmp := filepath.Join(filepath.Dir(tmpl), "tmp")
 		if err := os.Mkdir(tmp, 0o700); err != nil {
 			return err
