@@ -47,12 +47,12 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
-	"github.com/audit-io/wire-audit/capture/sqlnorm"
 )
 
 // maxPending bounds the requests that wait for a reply.
@@ -99,8 +99,9 @@ type parser struct {
 	// user is the user name the connection authenticated as, when its mechanism showed it.
 	user string
 
-	// Scratch: the rewritten command, the decompressed message, the zlib reader.
-	scratch []byte
+	// Scratch: the command's shape and its text, the decompressed message, the zlib reader.
+	shape   bsonOut
+	text    jsonOut
 	inflate []byte
 	zsrc    bytes.Reader
 	zlib    interface {
@@ -297,20 +298,38 @@ func (p *parser) render(r *request, m *msg) {
 	if p.opts.MaskLiterals {
 		mode = modeMask
 	}
-	p.scratch = rewrite(p.scratch[:0], m.doc, m.seqs, modeShape, r.auth)
-	r.fp = fingerprint(p.scratch)
-	p.scratch = rewrite(p.scratch[:0], m.doc, m.seqs, mode, r.auth)
-	text, err := extJSON(p.scratch)
-	if err != nil {
-		text = ""
+	b, j := &p.shape, &p.text
+	b.reset()
+	rewrite(b, m.doc, m.seqs, modeShape, r.auth)
+	r.fp = fingerprint(b.buf)
+	j.reset()
+	rewrite(j, m.doc, m.seqs, mode, r.auth)
+	text := j.buf
+	if j.passed {
+		// A value only the driver renders: render the whole command with it.
+		b.reset()
+		rewrite(b, m.doc, m.seqs, mode, r.auth)
+		s, err := extJSON(b.buf)
+		text = append(text[:0], s...)
+		if err != nil {
+			text = text[:0]
+		}
 	}
 	if n := p.opts.MaxQueryLength; n > 0 && len(text) > n {
-		text = sqlnorm.Truncate(text, n)
+		// As sqlnorm.Truncate, before the copy into a string.
+		for n > 0 && !utf8.RuneStart(text[n]) {
+			n--
+		}
+		text = text[:n]
 		r.cut = true
 	}
-	r.query = text
-	if cap(p.scratch) > 64<<10 {
-		p.scratch = nil
+	r.query = string(text)
+	j.buf = text[:0]
+	if cap(b.buf) > 64<<10 {
+		b.buf = nil
+	}
+	if cap(j.buf) > 64<<10 {
+		j.buf = nil
 	}
 }
 

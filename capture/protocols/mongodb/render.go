@@ -2,7 +2,6 @@ package mongodb
 
 import (
 	"encoding/hex"
-	"hash/fnv"
 	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -46,10 +45,23 @@ var sessionKeys = map[string]bool{"lsid": true, "$clusterTime": true, "txnNumber
 // kept are the top-level fields whose values are names, not data: they are never masked.
 var kept = map[string]bool{"$db": true, "collection": true}
 
-// rewrite appends to dst the command doc, with the document sequences seqs as array fields,
-// rewritten for mode, and returns dst. auth limits the fields to authAllowed.
-func rewrite(dst []byte, doc bsoncore.Document, seqs []seq, mode int, auth bool) []byte {
-	idx, dst := bsoncore.AppendDocumentStart(dst)
+// out receives the rewritten command from rewrite, in document order: bsonOut builds it as
+// BSON (what the fingerprint hashes), jsonOut writes it as relaxed Extended JSON (the query).
+// Keys are valid only during the call.
+type out interface {
+	// open starts a document (or an array) under key; the first open is the top level.
+	open(key []byte, array bool)
+	close()
+	// value is the element key: v as sent.
+	value(key []byte, v bsoncore.Value)
+	// hidden is the element key: "?".
+	hidden(key []byte)
+}
+
+// rewrite writes to o the command doc, with the document sequences seqs as array fields,
+// rewritten for mode. auth limits the fields to authAllowed.
+func rewrite(o out, doc bsoncore.Document, seqs []seq, mode int, auth bool) {
+	o.open(nil, false)
 	var rem []byte
 	if len(doc) >= 5 {
 		rem = doc[4 : len(doc)-1]
@@ -61,30 +73,30 @@ func rewrite(dst []byte, doc bsoncore.Document, seqs []seq, mode int, auth bool)
 			break
 		}
 		rem = r
-		key := el.Key()
+		key := el.KeyBytes()
 		v := el.Value()
 		switch {
 		case first:
 			first = false
 			if v.Type == bsoncore.TypeEmbeddedDocument || v.Type == bsoncore.TypeArray {
-				dst = appendValue(dst, key, v, mode, 1)
+				rewriteValue(o, key, v, mode, 1)
 			} else {
-				dst = bsoncore.AppendValueElement(dst, key, v)
+				o.value(key, v)
 			}
-		case auth && !authAllowed[key]:
-		case mode == modeShape && sessionKeys[key]:
-		case secretKeys[key]:
-			dst = bsoncore.AppendStringElement(dst, key, mask)
-		case kept[key]:
-			dst = bsoncore.AppendValueElement(dst, key, v)
+		case auth && !authAllowed[string(key)]:
+		case mode == modeShape && sessionKeys[string(key)]:
+		case secretKeys[string(key)]:
+			o.hidden(key)
+		case kept[string(key)]:
+			o.value(key, v)
 		default:
-			dst = appendValue(dst, key, v, mode, 1)
+			rewriteValue(o, key, v, mode, 1)
 		}
 	}
 	if !auth {
+		var ibuf [20]byte
 		for _, s := range seqs {
-			var aidx int32
-			aidx, dst = bsoncore.AppendArrayElementStart(dst, s.id)
+			o.open(s.id, true)
 			i := 0
 			for d := s.data; len(d) > 0; i++ {
 				sd, r, ok := bsoncore.ReadDocument(d)
@@ -95,33 +107,30 @@ func rewrite(dst []byte, doc bsoncore.Document, seqs []seq, mode int, auth bool)
 				if mode == modeShape && i > 0 {
 					continue
 				}
-				dst = appendValue(dst, strconv.Itoa(i), bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument, Data: sd}, mode, 1)
+				rewriteValue(o, strconv.AppendInt(ibuf[:0], int64(i), 10), bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument, Data: sd}, mode, 1)
 			}
-			dst, _ = bsoncore.AppendArrayEnd(dst, aidx)
+			o.close()
 		}
 	}
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
+	o.close()
 }
 
-// appendValue appends the element key: v rewritten for mode.
-func appendValue(dst []byte, key string, v bsoncore.Value, mode, depth int) []byte {
+// rewriteValue writes to o the element key: v rewritten for mode.
+func rewriteValue(o out, key []byte, v bsoncore.Value, mode, depth int) {
 	isDoc := v.Type == bsoncore.TypeEmbeddedDocument
 	if !isDoc && v.Type != bsoncore.TypeArray {
 		if mode == modeAsSent {
-			return bsoncore.AppendValueElement(dst, key, v)
+			o.value(key, v)
+		} else {
+			o.hidden(key)
 		}
-		return bsoncore.AppendStringElement(dst, key, mask)
+		return
 	}
 	if depth >= maxDepth || len(v.Data) < 5 {
-		return bsoncore.AppendStringElement(dst, key, mask)
+		o.hidden(key)
+		return
 	}
-	var idx int32
-	if isDoc {
-		idx, dst = bsoncore.AppendDocumentElementStart(dst, key)
-	} else {
-		idx, dst = bsoncore.AppendArrayElementStart(dst, key)
-	}
+	o.open(key, !isDoc)
 	rem := v.Data[4 : len(v.Data)-1]
 	for i := 0; len(rem) > 0; i++ {
 		el, r, ok := bsoncore.ReadElement(rem)
@@ -132,18 +141,64 @@ func appendValue(dst []byte, key string, v bsoncore.Value, mode, depth int) []by
 		if !isDoc && mode == modeShape && i > 0 {
 			continue
 		}
-		k := el.Key()
-		if isDoc && secretKeys[k] {
-			dst = bsoncore.AppendStringElement(dst, k, mask)
+		k := el.KeyBytes()
+		if isDoc && secretKeys[string(k)] {
+			o.hidden(k)
 			continue
 		}
-		dst = appendValue(dst, k, el.Value(), mode, depth+1)
+		rewriteValue(o, k, el.Value(), mode, depth+1)
 	}
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
+	o.close()
 }
 
-// extJSON renders doc as relaxed Extended JSON.
+// bsonOut builds the rewritten command as a BSON document in buf.
+type bsonOut struct {
+	buf []byte
+	// starts are where the open documents' lengths go.
+	starts []int
+}
+
+func (b *bsonOut) reset() {
+	b.buf, b.starts = b.buf[:0], b.starts[:0]
+}
+
+func (b *bsonOut) header(t bsoncore.Type, key []byte) {
+	b.buf = append(b.buf, byte(t))
+	b.buf = append(b.buf, key...)
+	b.buf = append(b.buf, 0)
+}
+
+func (b *bsonOut) open(key []byte, array bool) {
+	if len(b.starts) > 0 {
+		t := bsoncore.TypeEmbeddedDocument
+		if array {
+			t = bsoncore.TypeArray
+		}
+		b.header(t, key)
+	}
+	b.starts = append(b.starts, len(b.buf))
+	b.buf = append(b.buf, 0, 0, 0, 0)
+}
+
+func (b *bsonOut) close() {
+	start := b.starts[len(b.starts)-1]
+	b.starts = b.starts[:len(b.starts)-1]
+	b.buf = append(b.buf, 0)
+	bsoncore.UpdateLength(b.buf, int32(start), int32(len(b.buf)-start))
+}
+
+func (b *bsonOut) value(key []byte, v bsoncore.Value) {
+	b.header(v.Type, key)
+	b.buf = append(b.buf, v.Data...)
+}
+
+func (b *bsonOut) hidden(key []byte) {
+	b.header(bsoncore.TypeString, key)
+	b.buf = bsoncore.AppendString(b.buf, mask)
+}
+
+// extJSON renders doc as relaxed Extended JSON with the driver: the reference jsonOut
+// matches, and what renders a command jsonOut passes over.
 func extJSON(doc []byte) (string, error) {
 	b, err := bson.MarshalExtJSON(bson.Raw(doc), false, false)
 	if err != nil {
@@ -152,10 +207,22 @@ func extJSON(doc []byte) (string, error) {
 	return string(b), nil
 }
 
+// FNV-1a, 64 bits (hash/fnv), without the allocation of a hash.Hash.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
 // fingerprint is the 16-hex-digit FNV-1a hash of the command's shape document.
 func fingerprint(shape []byte) string {
-	h := fnv.New64a()
-	_, _ = h.Write(shape)
+	h := uint64(fnvOffset)
+	for _, c := range shape {
+		h ^= uint64(c)
+		h *= fnvPrime
+	}
 	var sum [8]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
+	for i := range sum {
+		sum[i] = byte(h >> (56 - 8*i))
+	}
+	return hex.EncodeToString(sum[:])
 }

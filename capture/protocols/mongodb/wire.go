@@ -38,7 +38,7 @@ const (
 // seq is an OP_MSG kind 1 section: a document sequence that stands for an array field of the
 // command (insert's documents, update's updates, ...).
 type seq struct {
-	id   string
+	id   []byte
 	data []byte // the documents, back to back
 }
 
@@ -108,7 +108,7 @@ func decodeMsg(body []byte, m *msg) error {
 			}
 			m.doc, rem = doc, r
 		case 1:
-			id, data, r, ok := wiremessage.ReadMsgSectionRawDocumentSequence(rem)
+			id, data, r, ok := readSeq(rem)
 			if !ok {
 				return errSection
 			}
@@ -133,6 +133,25 @@ func decodeMsg(body []byte, m *msg) error {
 	}
 	m.decoded = true
 	return nil
+}
+
+// readSeq reads a kind 1 section after its kind byte: its identifier (the field name) and
+// documents point into src, where wiremessage.ReadMsgSectionRawDocumentSequence copies the
+// identifier into a string for every message.
+func readSeq(src []byte) (id, data, rem []byte, ok bool) {
+	if len(src) < 4 {
+		return nil, nil, src, false
+	}
+	n := int(int32(binary.LittleEndian.Uint32(src)))
+	if n > len(src) || n < 4 {
+		return nil, nil, src, false
+	}
+	body, rem := src[4:n], src[n:]
+	i := bytes.IndexByte(body, 0)
+	if i < 0 {
+		return nil, nil, src, false
+	}
+	return body[:i], body[i+1:], rem, true
 }
 
 // maxSeqs bounds the kind 1 sections of one message (commands use one).
