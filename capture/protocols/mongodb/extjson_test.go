@@ -3,6 +3,7 @@ package mongodb
 import (
 	"encoding/binary"
 	"math"
+	"strconv"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -54,7 +55,7 @@ func TestExtJSONTypes(t *testing.T) {
 		name string
 		v    any
 	}{
-		{"double", bson.A{1.0, 1.5, -0.0, 0.0, 1e21, 1e20, 1e-7, 1e-6, 123456789012345678.0, 0.1, -2.5e-300,
+		{"double", bson.A{1.0, 1.5, math.Copysign(0, -1), 0.0, 1e21, 1e20, 1e-7, 1e-6, 123456789012345678.0, 0.1, -2.5e-300,
 			math.MaxFloat64, math.SmallestNonzeroFloat64, 1 << 53, float64(math.MaxInt64)}},
 		{"double non-finite", bson.A{math.NaN(), math.Inf(1), math.Inf(-1)}},
 		{"string", bson.A{"", "plain", "q\"b\\s/", "\n\r\t\b\f\x00\x01\x1f\x7f", "<>&'", "é€😀", "\u2028\u2029", "\xff\xfeok\xc3", "\xed\xa0\x80"}},
@@ -264,4 +265,12 @@ func closeDoc(dst []byte, starts *[]int) []byte {
 	*starts = (*starts)[:len(*starts)-1]
 	dst = append(dst, 0)
 	return bsoncore.UpdateLength(dst, int32(s), int32(len(dst)-s))
+}
+
+func TestIndexKey(t *testing.T) {
+	for _, i := range []int{0, 9, 10, 11, 99, 100, 101, 999, 1000, 123456} {
+		if got := string(indexKey(i)); got != strconv.Itoa(i) {
+			t.Errorf("indexKey(%d) = %q", i, got)
+		}
+	}
 }

@@ -45,7 +45,6 @@ package mongodb
 import (
 	"bytes"
 	"errors"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -94,10 +93,13 @@ type parser struct {
 
 	rd [2]reader
 	m  msg
-	// open are the requests waiting for a reply, oldest first.
-	open []*request
+	// open are the requests waiting for a reply, oldest first; free are reported ones kept
+	// for reuse, at most maxFree.
+	open, free []*request
 	// user is the user name the connection authenticated as, when its mechanism showed it.
 	user string
+	// names are the command, database and collection names of its last commands.
+	names names
 
 	// Scratch: the command's shape and its text, the decompressed message, the zlib reader.
 	shape   bsonOut
@@ -106,6 +108,27 @@ type parser struct {
 	zsrc    bytes.Reader
 	zlib    interface {
 		Read([]byte) (int, error)
+	}
+}
+
+// maxFree bounds the reported requests a connection keeps for its next commands.
+const maxFree = 8
+
+// newRequest returns a zero request, a reused one when there is one.
+func (p *parser) newRequest() *request {
+	if n := len(p.free); n > 0 {
+		r := p.free[n-1]
+		p.free = p.free[:n-1]
+		*r = request{}
+		return r
+	}
+	return new(request)
+}
+
+// release keeps the reported request r for reuse; nothing may use r after.
+func (p *parser) release(r *request) {
+	if len(p.free) < maxFree {
+		p.free = append(p.free, r)
 	}
 }
 
@@ -148,6 +171,7 @@ func (p *parser) Close(ts time.Time) {
 func (p *parser) dropOpen(ts time.Time, note string) {
 	for _, r := range p.open {
 		p.emitNote(r, ts, note)
+		p.release(r)
 	}
 	clear(p.open)
 	p.open = p.open[:0]
@@ -188,8 +212,10 @@ func (p *parser) message(dir int, h header, body []byte, start, end time.Time) {
 // oversized handles a message of direction dir that was passed over for its size.
 func (p *parser) oversized(dir int, h header, start, end time.Time) {
 	if dir == toServer {
-		r := &request{start: start, reqBytes: uint64(h.length)}
+		r := p.newRequest()
+		r.start, r.reqBytes = start, uint64(h.length)
 		p.emitNote(r, end, noteBigRequest)
+		p.release(r)
 		return
 	}
 	if r := p.find(h.responseTo); r != nil {
@@ -236,32 +262,33 @@ func (p *parser) request(m *msg, start time.Time) {
 	if err != nil {
 		return // an empty document is no command
 	}
-	r := &request{id: m.h.requestID, start: start, reqBytes: uint64(m.wire)}
-	r.method = el.Key()
+	r := p.newRequest()
+	r.id, r.start, r.reqBytes = m.h.requestID, start, uint64(m.wire)
+	method := el.KeyBytes()
 	first := el.Value()
+	var db, coll []byte
 	if v, err := doc.LookupErr("$db"); err == nil {
-		r.db, _ = v.StringValueOK()
+		db = stringValue(v)
 	}
 	if m.opcode == opQuery {
-		db, coll := splitNS(m.ns)
-		if r.db == "" {
-			r.db = db
+		nsDB, nsColl := splitNS(m.ns)
+		if len(db) == 0 {
+			db = nsDB
 		}
-		if coll != "$cmd" {
+		if string(nsColl) != "$cmd" {
 			// A legacy query: the document is the filter.
-			r.method, r.coll = "query", coll
+			method, coll = []byte("query"), nsColl
 		}
 	}
-	if r.coll == "" && collCommands[r.method] {
-		r.coll, _ = first.StringValueOK()
+	if len(coll) == 0 && collCommands[string(method)] {
+		coll = stringValue(first)
 	}
-	switch r.method {
+	switch string(method) {
 	case "getMore":
 		r.cursor, _ = first.AsInt64OK()
 		if v, err := doc.LookupErr("collection"); err == nil {
-			r.coll, _ = v.StringValueOK()
+			coll = stringValue(v)
 		}
-		r.coll = strings.Clone(r.coll)
 	case "hello", "isMaster", "ismaster":
 		if v, err := doc.LookupErr("speculativeAuthenticate"); err == nil {
 			if d, ok := v.DocumentOK(); ok {
@@ -269,25 +296,28 @@ func (p *parser) request(m *msg, start time.Time) {
 			}
 		}
 	}
+	r.method, r.db, r.coll = p.names.get(method), p.names.get(db), p.names.get(coll)
 	r.auth = authCommands[r.method]
 	if r.auth {
 		p.authUser(doc)
 	}
-	r.coll, r.db = strings.Clone(r.coll), strings.Clone(r.db)
 	p.render(r, m)
 	if m.opcode == opMsg && m.flags&flagMoreToCome != 0 {
 		// No reply will come (an unacknowledged write).
 		p.emit(r, start, nil, "")
+		p.release(r)
 		return
 	}
 	if len(p.open) >= maxPending {
 		p.emitNote(r, start, noteTooMany)
+		p.release(r)
 		return
 	}
 	if old := p.find(r.id); old != nil {
 		// The id was reused before its reply came: the older request's reply was not seen.
 		p.remove(old)
 		p.emitNote(old, start, noteNoResponse)
+		p.release(old)
 	}
 	p.open = append(p.open, r)
 }
@@ -340,12 +370,16 @@ func (p *parser) reply(m *msg, end time.Time) {
 		return
 	}
 	r.respBytes += uint64(m.wire)
-	p.finish(r, end, m, "")
-	if m.opcode == opMsg && m.flags&flagMoreToCome != 0 && len(p.open) < maxPending {
+	var next *request
+	if m.opcode == opMsg && m.flags&flagMoreToCome != 0 && len(p.open) <= maxPending {
 		// Exhaust: the server sends the next batch unasked, answering this reply's id.
-		next := *r
+		next = p.newRequest()
+		*next = *r
 		next.id, next.start, next.reqBytes, next.respBytes = m.h.requestID, end, 0, 0
-		p.open = append(p.open, &next)
+	}
+	p.finish(r, end, m, "")
+	if next != nil {
+		p.open = append(p.open, next)
 	}
 }
 
@@ -353,6 +387,7 @@ func (p *parser) reply(m *msg, end time.Time) {
 func (p *parser) finish(r *request, end time.Time, m *msg, note string) {
 	p.remove(r)
 	p.emit(r, end, m, note)
+	p.release(r)
 }
 
 func (p *parser) emitNote(r *request, end time.Time, note string) { p.emit(r, end, nil, note) }
@@ -361,13 +396,19 @@ func (p *parser) emitNote(r *request, end time.Time, note string) { p.emit(r, en
 func (p *parser) emit(r *request, end time.Time, m *msg, note string) {
 	ev := protocols.NewEvent(p.conn, event.TypeMongoDB, r.start)
 	ev.Method, ev.Query, ev.QueryTruncated, ev.QueryFingerprint = r.method, r.query, r.cut, r.fp
+	// One allocation for the parts of the event, instead of one each.
+	parts := &struct {
+		db   event.DB
+		user event.User
+		mg   event.MongoDB
+	}{event.DB{Name: r.db}, event.User{Name: p.user}, event.MongoDB{Collection: r.coll, CursorID: r.cursor}}
 	if r.db != "" {
-		ev.DB = &event.DB{Name: r.db}
+		ev.DB = &parts.db
 	}
 	if p.user != "" {
-		ev.User = &event.User{Name: p.user}
+		ev.User = &parts.user
 	}
-	mg := &event.MongoDB{Collection: r.coll, CursorID: r.cursor}
+	mg := &parts.mg
 	ev.MongoDB = mg
 	ev.Status = event.StatusOK
 	if note != "" {
@@ -455,12 +496,10 @@ func setError(mg *event.MongoDB, d bsoncore.Document, msgKey string) {
 		mg.ErrorCode = int32(c)
 	}
 	if v, err := d.LookupErr("codeName"); err == nil {
-		mg.ErrorCodeName, _ = v.StringValueOK()
-		mg.ErrorCodeName = strings.Clone(mg.ErrorCodeName)
+		mg.ErrorCodeName = string(stringValue(v))
 	}
 	if v, err := d.LookupErr(msgKey); err == nil {
-		mg.ErrorMessage, _ = v.StringValueOK()
-		mg.ErrorMessage = strings.Clone(mg.ErrorMessage)
+		mg.ErrorMessage = string(stringValue(v))
 	}
 	if mg.ErrorMessage == "" && mg.ErrorCode == 0 {
 		mg.ErrorMessage = "command failed"

@@ -94,7 +94,6 @@ func rewrite(o out, doc bsoncore.Document, seqs []seq, mode int, auth bool) {
 		}
 	}
 	if !auth {
-		var ibuf [20]byte
 		for _, s := range seqs {
 			o.open(s.id, true)
 			i := 0
@@ -107,12 +106,37 @@ func rewrite(o out, doc bsoncore.Document, seqs []seq, mode int, auth bool) {
 				if mode == modeShape && i > 0 {
 					continue
 				}
-				rewriteValue(o, strconv.AppendInt(ibuf[:0], int64(i), 10), bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument, Data: sd}, mode, 1)
+				rewriteValue(o, indexKey(i), bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument, Data: sd}, mode, 1)
 			}
 			o.close()
 		}
 	}
 	o.close()
+}
+
+// indexDigits are the keys 0 to 999 back to back, which indexKey slices: out's methods
+// keep their keys from the stack, so a key made per element would be an allocation.
+var indexDigits = func() []byte {
+	var b []byte
+	for i := range 1000 {
+		b = strconv.AppendInt(b, int64(i), 10)
+	}
+	return b
+}()
+
+// indexKey is the key of array element i.
+func indexKey(i int) []byte {
+	switch {
+	case i < 10:
+		return indexDigits[i : i+1]
+	case i < 100:
+		o := 10 + 2*(i-10)
+		return indexDigits[o : o+2]
+	case i < 1000:
+		o := 190 + 3*(i-100)
+		return indexDigits[o : o+3]
+	}
+	return strconv.AppendInt(nil, int64(i), 10)
 }
 
 // rewriteValue writes to o the element key: v rewritten for mode.

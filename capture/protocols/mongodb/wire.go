@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/snappy"
@@ -50,7 +49,7 @@ type msg struct {
 	flags   uint32
 	doc     bsoncore.Document // the command or reply document
 	seqs    []seq
-	ns      string // OP_QUERY's full collection name
+	ns      []byte // OP_QUERY's full collection name
 	numRet  int32  // OP_REPLY's numberReturned
 	cursor  int64  // OP_REPLY's cursorID
 	wire    int    // bytes on the wire, header included
@@ -167,7 +166,7 @@ func decodeQuery(body []byte, m *msg) error {
 	if i < 0 {
 		return errShort
 	}
-	m.ns = string(rem[:i])
+	m.ns = rem[:i]
 	rem = rem[i+1:]
 	if len(rem) < 8 {
 		return errShort
@@ -299,7 +298,7 @@ func zstdDecoder() (*zstd.Decoder, error) {
 }
 
 // splitNS splits a full collection name "db.coll" at its first dot.
-func splitNS(ns string) (db, coll string) {
-	db, coll, _ = strings.Cut(ns, ".")
+func splitNS(ns []byte) (db, coll []byte) {
+	db, coll, _ = bytes.Cut(ns, []byte("."))
 	return db, coll
 }
