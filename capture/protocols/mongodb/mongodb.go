@@ -39,7 +39,8 @@
 // Memory. Per connection: one message of at most MessageLimit bytes per direction (and one
 // decompressed message), fewer than 27 bytes per direction while resynchronising, and at most
 // 1024 requests waiting for replies, each holding its query text (at most MaxQueryLength, or
-// the rendering of a message of at most MessageLimit bytes).
+// the rendering of a message of at most MessageLimit bytes), and for reuse the last eight
+// names of up to 128 bytes and the last four fingerprints and query texts of up to 4 KiB.
 package mongodb
 
 import (
@@ -100,6 +101,8 @@ type parser struct {
 	user string
 	// names are the command, database and collection names of its last commands.
 	names names
+	// shapes are its last command shapes, with their fingerprints and texts.
+	shapes shapes
 
 	// Scratch: the command's shape and its text, the decompressed message, the zlib reader.
 	shape   bsonOut
@@ -331,7 +334,8 @@ func (p *parser) render(r *request, m *msg) {
 	b, j := &p.shape, &p.text
 	b.reset()
 	rewrite(b, m.doc, m.seqs, modeShape, r.auth)
-	r.fp = fingerprint(b.buf)
+	sh := p.shapes.get(shapeHash(b.buf))
+	r.fp = sh.fp
 	j.reset()
 	rewrite(j, m.doc, m.seqs, mode, r.auth)
 	text := j.buf
@@ -353,7 +357,7 @@ func (p *parser) render(r *request, m *msg) {
 		text = text[:n]
 		r.cut = true
 	}
-	r.query = string(text)
+	r.query = sh.text(text)
 	j.buf = text[:0]
 	if cap(b.buf) > 64<<10 {
 		b.buf = nil

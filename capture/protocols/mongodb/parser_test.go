@@ -429,3 +429,24 @@ func TestMalformed(t *testing.T) {
 		})
 	}
 }
+
+// TestShapeReuse: commands of one shape on one connection keep their own texts while their
+// fingerprint and, when it repeats, their text are reused.
+func TestShapeReuse(t *testing.T) {
+	var steps []step
+	names := []string{"ann", "bob", "ann", "bob", "cy", "dee", "eve", "ann"}
+	for i, n := range names {
+		d := doc(t, bson.D{{Key: "find", Value: "users"}, {Key: "filter", Value: bson.D{{Key: "name", Value: n}}}, {Key: "$db", Value: "shop"}})
+		steps = append(steps, c(msgFrame(int32(i+1), 0, 0, d)), s(msgFrame(int32(100+i), int32(i+1), 0, cursorReply(t, "firstBatch", 0, 0))))
+	}
+	evs := run(t, steps, false, nil, 0)
+	if len(evs) != len(names) {
+		t.Fatalf("%d events", len(evs))
+	}
+	for i, ev := range evs {
+		want := `{"find":"users","filter":{"name":"` + names[i] + `"},"$db":"shop"}`
+		if ev.Query != want || ev.QueryFingerprint != evs[0].QueryFingerprint {
+			t.Errorf("event %d: %s %s, want %s %s", i, ev.Query, ev.QueryFingerprint, want, evs[0].QueryFingerprint)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package mongodb
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"strconv"
 
@@ -237,16 +238,56 @@ const (
 	fnvPrime  = 1099511628211
 )
 
-// fingerprint is the 16-hex-digit FNV-1a hash of the command's shape document.
-func fingerprint(shape []byte) string {
+// shapeHash is the FNV-1a hash of the command's shape document; query_fingerprint is its
+// 16 hex digits.
+func shapeHash(shape []byte) uint64 {
 	h := uint64(fnvOffset)
 	for _, c := range shape {
 		h ^= uint64(c)
 		h *= fnvPrime
 	}
-	var sum [8]byte
-	for i := range sum {
-		sum[i] = byte(h >> (56 - 8*i))
+	return h
+}
+
+// maxMemoText bounds the query texts a connection keeps for reuse.
+const maxMemoText = 4096
+
+// shapes are the last command shapes of a connection, each with its fingerprint and its last
+// text: a client repeats a few shapes, and masked or repeated commands repeat their text, so
+// both strings are reused instead of made per command.
+type shapes struct {
+	m    [4]shape
+	next int
+}
+
+type shape struct {
+	hash      uint64
+	fp, query string
+}
+
+// get returns the shape of hash, in place of the oldest when it is not kept.
+func (s *shapes) get(hash uint64) *shape {
+	for i := range s.m {
+		if e := &s.m[i]; e.fp != "" && e.hash == hash {
+			return e
+		}
 	}
-	return hex.EncodeToString(sum[:])
+	e := &s.m[s.next]
+	s.next = (s.next + 1) % len(s.m)
+	var sum [8]byte
+	binary.BigEndian.PutUint64(sum[:], hash)
+	*e = shape{hash: hash, fp: hex.EncodeToString(sum[:])}
+	return e
+}
+
+// text returns text as a string, the shape's last one when it is the same.
+func (e *shape) text(text []byte) string {
+	if e.query == string(text) {
+		return e.query
+	}
+	q := string(text)
+	if len(q) <= maxMemoText {
+		e.query = q
+	}
+	return q
 }
