@@ -448,7 +448,32 @@ func readReply(m *msg, mg *event.MongoDB) bool {
 		}
 		return false
 	}
-	if c, err := doc.LookupErr("cursor"); err == nil {
+	// One pass for the fields LookupErr would find one walk each; Type 0 is absent.
+	var c, okv, we, wc bsoncore.Value
+	for rem := doc[4 : len(doc)-1]; len(rem) > 0; {
+		el, r, ok := bsoncore.ReadElement(rem)
+		if !ok {
+			break
+		}
+		rem = r
+		var f *bsoncore.Value
+		switch string(el.KeyBytes()) {
+		case "cursor":
+			f = &c
+		case "ok":
+			f = &okv
+		case "writeErrors":
+			f = &we
+		case "writeConcernError":
+			f = &wc
+		default:
+			continue
+		}
+		if f.Type == 0 {
+			*f = el.Value()
+		}
+	}
+	if c.Type != 0 {
 		if cd, ok := c.DocumentOK(); ok {
 			if v, err := cd.LookupErr("id"); err == nil {
 				if id, _ := v.AsInt64OK(); id != 0 {
@@ -463,11 +488,11 @@ func readReply(m *msg, mg *event.MongoDB) bool {
 			}
 		}
 	}
-	if okv, err := doc.LookupErr("ok"); err == nil && !truthy(okv) {
+	if okv.Type != 0 && !truthy(okv) {
 		setError(mg, doc, "errmsg")
 		return true
 	}
-	if we, err := doc.LookupErr("writeErrors"); err == nil {
+	if we.Type != 0 {
 		if a, ok := we.ArrayOK(); ok {
 			if v, err := a.IndexErr(0); err == nil {
 				if d, ok := v.DocumentOK(); ok {
@@ -477,7 +502,7 @@ func readReply(m *msg, mg *event.MongoDB) bool {
 			}
 		}
 	}
-	if wc, err := doc.LookupErr("writeConcernError"); err == nil {
+	if wc.Type != 0 {
 		if d, ok := wc.DocumentOK(); ok {
 			setError(mg, d, "errmsg")
 			return true

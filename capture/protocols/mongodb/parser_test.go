@@ -149,6 +149,16 @@ var convCases = []convCase{
 		want: []string{`Error insert db=shop coll=users docs=0 err=11000//"E11000 duplicate key" q={"insert":"users","ordered":false,"$db":"shop","documents":[{"_id":1},{"_id":1}]}`},
 	},
 	{
+		name: "write concern error, the first of a repeated field counts",
+		steps: func(t testing.TB) []step {
+			cmd := doc(t, bson.D{{Key: "delete", Value: "users"}, {Key: "deletes", Value: bson.A{bson.D{{Key: "q", Value: bson.D{}}, {Key: "limit", Value: 0}}}}, {Key: "$db", Value: "shop"}})
+			wce := bson.D{{Key: "code", Value: 64}, {Key: "codeName", Value: "WriteConcernFailed"}, {Key: "errmsg", Value: "waiting for replication timed out"}}
+			rep := doc(t, bson.D{{Key: "n", Value: 3}, {Key: "ok", Value: 1.0}, {Key: "writeConcernError", Value: wce}, {Key: "ok", Value: 0.0}})
+			return []step{c(msgFrame(1, 0, 0, cmd)), s(msgFrame(2, 1, 0, rep))}
+		},
+		want: []string{`Error delete db=shop coll=users docs=0 err=64/WriteConcernFailed/"waiting for replication timed out" q={"delete":"users","deletes":[{"q":{},"limit":0}],"$db":"shop"}`},
+	},
+	{
 		name: "command error",
 		steps: func(t testing.TB) []step {
 			cmd := doc(t, bson.D{{Key: "find", Value: "users"}, {Key: "filter", Value: bson.D{{Key: "a", Value: bson.D{{Key: "$bogus", Value: 1}}}}}, {Key: "$db", Value: "shop"}})
