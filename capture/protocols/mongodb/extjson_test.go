@@ -92,8 +92,11 @@ func TestExtJSONTypes(t *testing.T) {
 			if native := sameAsDriver(t, d, nil); native == passed[tc.name] {
 				t.Fatalf("written by jsonOut: %v, want %v", native, !passed[tc.name])
 			}
-			// As the first element, its value is shown as sent in every mode.
+			// As the first element, or under a kept name, its value is shown as sent in every
+			// mode (a document there is left to the driver).
 			d = doc(t, bson.D{{Key: "v", Value: tc.v}, {Key: "$db", Value: "x"}})
+			sameAsDriver(t, d, nil)
+			d = doc(t, bson.D{{Key: "find", Value: "c"}, {Key: "$db", Value: tc.v}, {Key: "collection", Value: tc.v}})
 			sameAsDriver(t, d, nil)
 		})
 	}
