@@ -169,6 +169,7 @@ func FuzzExtJSON(f *testing.F) {
 	f.Add([]byte("\x01\x00abc\x02\x03k\x01\x0512345\x1e\x01ab\x08\x01z\x01"), true)
 	f.Add([]byte{0x09, 1, 'd', 0x80, 0x1c, 0x4e, 0x70, 0x8b, 0x01, 0, 0, 0x04, 0, 0x01, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x1f}, true)
 	f.Fuzz(func(t *testing.T, raw []byte, build bool) {
+		checkReaders(t, raw)
 		if build {
 			raw = buildDoc(raw)
 		}
@@ -275,5 +276,33 @@ func TestIndexKey(t *testing.T) {
 		if got := string(indexKey(i)); got != strconv.Itoa(i) {
 			t.Errorf("indexKey(%d) = %q", i, got)
 		}
+	}
+}
+
+// checkReaders holds readElement and lookup to bsoncore.ReadElement and Document.LookupErr
+// on raw, valid or not.
+func checkReaders(t *testing.T, raw []byte) {
+	t.Helper()
+	for rem := raw; len(rem) > 0; rem = rem[1:] {
+		el, wantRest, wantOK := bsoncore.ReadElement(rem)
+		k, v, rest, ok := readElement(rem)
+		if ok != wantOK || ok && (string(k) != string(el.KeyBytes()) || v.Type != el.Value().Type ||
+			string(v.Data) != string(el.Value().Data) || len(rest) != len(wantRest)) {
+			t.Fatalf("readElement(%x) = %q %v %x %d, ReadElement %x %d %v", rem, k, v.Type, v.Data, len(rest), []byte(el), len(wantRest), wantOK)
+		}
+	}
+	for _, key := range []string{"$db", "a", "", "find", "documents"} {
+		want, err := bsoncore.Document(raw).LookupErr(key)
+		got, ok := lookup(raw, key)
+		if ok != (err == nil) || got.Type != want.Type || string(got.Data) != string(want.Data) {
+			t.Fatalf("lookup(%x, %q) = %v %x %v, LookupErr %v %x %v", raw, key, got.Type, got.Data, ok, want.Type, want.Data, err)
+		}
+	}
+}
+
+func TestReaders(t *testing.T) {
+	for _, d := range append(fuzzDocs(&testing.F{}), []byte{4, 0, 0, 0}, []byte{5, 0, 0, 0, 1}, []byte{12, 0, 0, 0, 16, 'a', 0, 1, 0, 0, 0, 7},
+		[]byte{9, 0, 0, 0, 8, 'a', 0, 1, 0}, doc(t, bson.D{{Key: "a", Value: 1}, {Key: "a", Value: 2}})) {
+		checkReaders(t, d)
 	}
 }

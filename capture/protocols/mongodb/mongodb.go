@@ -270,7 +270,7 @@ func (p *parser) request(m *msg, start time.Time) {
 	method := el.KeyBytes()
 	first := el.Value()
 	var db, coll []byte
-	if v, err := doc.LookupErr("$db"); err == nil {
+	if v, ok := lookup(doc, "$db"); ok {
 		db = stringValue(v)
 	}
 	if m.opcode == opQuery {
@@ -289,11 +289,11 @@ func (p *parser) request(m *msg, start time.Time) {
 	switch string(method) {
 	case "getMore":
 		r.cursor, _ = first.AsInt64OK()
-		if v, err := doc.LookupErr("collection"); err == nil {
+		if v, ok := lookup(doc, "collection"); ok {
 			coll = stringValue(v)
 		}
 	case "hello", "isMaster", "ismaster":
-		if v, err := doc.LookupErr("speculativeAuthenticate"); err == nil {
+		if v, ok := lookup(doc, "speculativeAuthenticate"); ok {
 			if d, ok := v.DocumentOK(); ok {
 				p.authUser(d)
 			}
@@ -448,31 +448,32 @@ func readReply(m *msg, mg *event.MongoDB) bool {
 		}
 		return false
 	}
-	// One pass for the fields LookupErr would find one walk each; Type 0 is absent.
-	var c, okv, we, wc bsoncore.Value
+	// One pass for the fields LookupErr would find one walk each: the first of each key
+	// (absent when its value is the zero Value, as LookupErr fails there).
+	var f [4]bsoncore.Value
+	var seen [4]bool
 	for rem := doc[4 : len(doc)-1]; len(rem) > 0; {
-		el, r, ok := bsoncore.ReadElement(rem)
+		k, v, r, ok := readElement(rem)
 		if !ok {
 			break
 		}
 		rem = r
-		var f *bsoncore.Value
-		switch string(el.KeyBytes()) {
+		i := -1
+		switch string(k) {
 		case "cursor":
-			f = &c
+			i = 0
 		case "ok":
-			f = &okv
+			i = 1
 		case "writeErrors":
-			f = &we
+			i = 2
 		case "writeConcernError":
-			f = &wc
-		default:
-			continue
+			i = 3
 		}
-		if f.Type == 0 {
-			*f = el.Value()
+		if i >= 0 && !seen[i] {
+			f[i], seen[i] = v, true
 		}
 	}
+	c, okv, we, wc := f[0], f[1], f[2], f[3]
 	if c.Type != 0 {
 		if cd, ok := c.DocumentOK(); ok {
 			if v, err := cd.LookupErr("id"); err == nil {
@@ -552,7 +553,7 @@ func count(v bsoncore.Value) int {
 	}
 	n := 0
 	for rem := a[4 : len(a)-1]; len(rem) > 0; n++ {
-		_, r, ok := bsoncore.ReadElement(rem)
+		_, _, r, ok := readElement(rem)
 		if !ok {
 			break
 		}

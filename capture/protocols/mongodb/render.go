@@ -97,13 +97,11 @@ func rewrite(o out, doc bsoncore.Document, seqs []seq, mode int, auth bool) {
 	}
 	first := true
 	for len(rem) > 0 {
-		el, r, ok := bsoncore.ReadElement(rem)
+		key, v, r, ok := readElement(rem)
 		if !ok {
 			break
 		}
 		rem = r
-		key := el.KeyBytes()
-		v := el.Value()
 		switch {
 		case first:
 			first = false
@@ -186,7 +184,7 @@ func rewriteValue(o out, key []byte, v bsoncore.Value, mode, depth int) {
 	o.open(key, !isDoc)
 	rem := v.Data[4 : len(v.Data)-1]
 	for i := 0; len(rem) > 0; i++ {
-		el, r, ok := bsoncore.ReadElement(rem)
+		k, ev, r, ok := readElement(rem)
 		if !ok {
 			break
 		}
@@ -194,12 +192,11 @@ func rewriteValue(o out, key []byte, v bsoncore.Value, mode, depth int) {
 		if !isDoc && mode == modeShape && i > 0 {
 			continue
 		}
-		k := el.KeyBytes()
 		if isDoc && secretKey(k) {
 			o.hidden(k)
 			continue
 		}
-		rewriteValue(o, k, el.Value(), mode, depth+1)
+		rewriteValue(o, k, ev, mode, depth+1)
 	}
 	o.close()
 }
