@@ -279,8 +279,8 @@ func TestIndexKey(t *testing.T) {
 	}
 }
 
-// checkReaders holds readElement and lookup to bsoncore.ReadElement and Document.LookupErr
-// on raw, valid or not.
+// checkReaders holds readElement, lookup and validDoc to bsoncore.ReadElement,
+// Document.LookupErr and Document.Validate on raw, valid or not.
 func checkReaders(t *testing.T, raw []byte) {
 	t.Helper()
 	for rem := raw; len(rem) > 0; rem = rem[1:] {
@@ -290,6 +290,9 @@ func checkReaders(t *testing.T, raw []byte) {
 			string(v.Data) != string(el.Value().Data) || len(rest) != len(wantRest)) {
 			t.Fatalf("readElement(%x) = %q %v %x %d, ReadElement %x %d %v", rem, k, v.Type, v.Data, len(rest), []byte(el), len(wantRest), wantOK)
 		}
+	}
+	if got, want := validDoc(raw), bsoncore.Document(raw).Validate(); got != (want == nil) {
+		t.Fatalf("validDoc(%x) = %v, Validate: %v", raw, got, want)
 	}
 	for _, key := range []string{"$db", "a", "", "find", "documents"} {
 		want, err := bsoncore.Document(raw).LookupErr(key)
@@ -302,7 +305,8 @@ func checkReaders(t *testing.T, raw []byte) {
 
 func TestReaders(t *testing.T) {
 	for _, d := range append(fuzzDocs(&testing.F{}), []byte{4, 0, 0, 0}, []byte{5, 0, 0, 0, 1}, []byte{12, 0, 0, 0, 16, 'a', 0, 1, 0, 0, 0, 7},
-		[]byte{9, 0, 0, 0, 8, 'a', 0, 1, 0}, doc(t, bson.D{{Key: "a", Value: 1}, {Key: "a", Value: 2}})) {
+		[]byte{9, 0, 0, 0, 8, 'a', 0, 1, 0}, []byte{10, 0, 0, 0, 3, 'a', 0, 2, 0, 0, 0, 0},
+		[]byte{13, 0, 0, 0, 2, 'a', 0, 0xfc, 0xff, 0xff, 0xff, 0, 0}, []byte{11, 0, 0, 0, 11, 0, 'x', 0, 'y', 0, 0}, doc(t, bson.D{{Key: "a", Value: 1}, {Key: "a", Value: 2}})) {
 		checkReaders(t, d)
 	}
 }

@@ -1,7 +1,6 @@
 package mongodb
 
 import (
-	"bytes"
 	"encoding/binary"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -48,48 +47,4 @@ func stringValue(v bsoncore.Value) []byte {
 		return nil
 	}
 	return d[4 : 4+n-1]
-}
-
-// readElement reads the first element of src as bsoncore.ReadElement does, and returns its
-// key and value: ReadElement's Element gives them by scanning for the key's end twice more
-// and measuring the value again, which a command's every element paid three times over.
-func readElement(src []byte) (key []byte, v bsoncore.Value, rest []byte, ok bool) {
-	if len(src) < 1 {
-		return nil, v, src, false
-	}
-	i := bytes.IndexByte(src[1:], 0)
-	if i < 0 {
-		return nil, v, src, false
-	}
-	v, rest, ok = bsoncore.ReadValue(src[i+2:], bsoncore.Type(src[0]))
-	if !ok {
-		return nil, v, src, false
-	}
-	if _, _, whole := bsoncore.ReadValue(v.Data, v.Type); !whole {
-		// A length field that counts fewer bytes than itself: ReadElement takes the element,
-		// and its Element.Value, which cannot read the value back, is the zero Value.
-		v = bsoncore.Value{}
-	}
-	return src[1 : i+1], v, rest, true
-}
-
-// lookup is the value of the first top-level field key of doc, found as doc.LookupErr finds
-// it (the same walk, over the length doc declares), with readElement.
-func lookup(doc bsoncore.Document, key string) (bsoncore.Value, bool) {
-	length, rem, ok := bsoncore.ReadLength(doc)
-	if !ok {
-		return bsoncore.Value{}, false
-	}
-	for length -= 4; length > 1; {
-		k, v, r, ok := readElement(rem)
-		if !ok {
-			return bsoncore.Value{}, false
-		}
-		if string(k) == key {
-			return v, v.Type != 0 // LookupErr fails on the zero Value's element
-		}
-		length -= int32(len(rem) - len(r))
-		rem = r
-	}
-	return bsoncore.Value{}, false
 }

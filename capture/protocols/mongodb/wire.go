@@ -102,7 +102,7 @@ func decodeMsg(body []byte, m *msg) error {
 				return fmt.Errorf("%w: two kind 0 sections", errSection)
 			}
 			doc, r, ok := bsoncore.ReadDocument(rem)
-			if !ok || doc.Validate() != nil {
+			if !ok || !validDoc(doc) {
 				return errDocument
 			}
 			m.doc, rem = doc, r
@@ -113,7 +113,7 @@ func decodeMsg(body []byte, m *msg) error {
 			}
 			for d := data; len(d) > 0; {
 				doc, r, ok := bsoncore.ReadDocument(d)
-				if !ok || doc.Validate() != nil {
+				if !ok || !validDoc(doc) {
 					return errDocument
 				}
 				d = r
@@ -172,7 +172,7 @@ func decodeQuery(body []byte, m *msg) error {
 		return errShort
 	}
 	doc, _, ok := bsoncore.ReadDocument(rem[8:])
-	if !ok || doc.Validate() != nil {
+	if !ok || !validDoc(doc) {
 		return errDocument
 	}
 	// A query with modifiers wraps the command: {$query: {...}, $readPreference: ...}.
@@ -196,7 +196,7 @@ func decodeReply(body []byte, m *msg) error {
 	rem := body[20:]
 	if len(rem) > 0 {
 		doc, _, ok := bsoncore.ReadDocument(rem)
-		if !ok || doc.Validate() != nil {
+		if !ok || !validDoc(doc) {
 			return errDocument
 		}
 		m.doc = doc
