@@ -476,13 +476,13 @@ func readReply(m *msg, mg *event.MongoDB) bool {
 	c, okv, we, wc := f[0], f[1], f[2], f[3]
 	if c.Type != 0 {
 		if cd, ok := c.DocumentOK(); ok {
-			if v, err := cd.LookupErr("id"); err == nil {
+			if v, ok := lookup(cd, "id"); ok {
 				if id, _ := v.AsInt64OK(); id != 0 {
 					mg.CursorID = id
 				}
 			}
 			for _, k := range [...]string{"firstBatch", "nextBatch"} {
-				if b, err := cd.LookupErr(k); err == nil {
+				if b, ok := lookup(cd, k); ok {
 					mg.NumDocs = uint64(count(b))
 					break
 				}
@@ -515,20 +515,20 @@ func readReply(m *msg, mg *event.MongoDB) bool {
 // isCommandReply says whether an OP_REPLY document is a command's reply rather than a found
 // document: it has a numeric ok.
 func isCommandReply(doc bsoncore.Document) bool {
-	v, err := doc.LookupErr("ok")
-	return err == nil && v.IsNumber()
+	v, ok := lookup(doc, "ok")
+	return ok && v.IsNumber()
 }
 
 // setError copies code, codeName and the message field msgKey of d into mg.
 func setError(mg *event.MongoDB, d bsoncore.Document, msgKey string) {
-	if v, err := d.LookupErr("code"); err == nil {
+	if v, ok := lookup(d, "code"); ok {
 		c, _ := v.AsInt64OK()
 		mg.ErrorCode = int32(c)
 	}
-	if v, err := d.LookupErr("codeName"); err == nil {
+	if v, ok := lookup(d, "codeName"); ok {
 		mg.ErrorCodeName = string(stringValue(v))
 	}
-	if v, err := d.LookupErr(msgKey); err == nil {
+	if v, ok := lookup(d, msgKey); ok {
 		mg.ErrorMessage = string(stringValue(v))
 	}
 	if mg.ErrorMessage == "" && mg.ErrorCode == 0 {

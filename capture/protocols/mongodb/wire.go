@@ -176,7 +176,7 @@ func decodeQuery(body []byte, m *msg) error {
 		return errDocument
 	}
 	// A query with modifiers wraps the command: {$query: {...}, $readPreference: ...}.
-	if v, err := doc.LookupErr("$query"); err == nil {
+	if v, ok := lookup(doc, "$query"); ok {
 		if d, ok := v.DocumentOK(); ok {
 			doc = d
 		}
