@@ -15,7 +15,8 @@ import (
 
 // The tests here hold jsonOut to the driver: for every command, mode and authentication
 // setting, its text must be the driver's rendering of the document bsonOut builds, byte for
-// byte, unless it passed the command to the driver.
+// byte, unless it passed the command to the driver; and the shape written in the same walk
+// must be the shape written alone.
 
 // sameAsDriver checks the text of doc and seqs in every rendering mode against the driver's
 // and says whether jsonOut wrote all of them itself.
@@ -23,12 +24,18 @@ func sameAsDriver(t *testing.T, doc bsoncore.Document, seqs []seq) bool {
 	t.Helper()
 	native := true
 	for _, auth := range []bool{false, true} {
+		var shape bsonOut
+		rewrite(&shape, discard{}, doc, seqs, modeShape, auth)
 		for _, mode := range []int{modeAsSent, modeMask} {
 			var b bsonOut
-			rewrite(&b, doc, seqs, mode, auth)
+			rewrite(&b, discard{}, doc, seqs, mode, auth)
 			want, err := extJSON(b.buf)
 			var j jsonOut
-			rewrite(&j, doc, seqs, mode, auth)
+			var sh bsonOut
+			rewrite(&j, &sh, doc, seqs, mode, auth)
+			if string(sh.buf) != string(shape.buf) {
+				t.Fatalf("mode %d auth %v: the shape written beside the text differs from the shape alone:\n%x\n%x", mode, auth, sh.buf, shape.buf)
+			}
 			if j.passed {
 				native = false
 				continue

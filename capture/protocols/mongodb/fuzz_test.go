@@ -61,7 +61,7 @@ func FuzzRender(f *testing.F) {
 		seqs := []seq{{id: []byte("documents"), data: raw}}
 		for _, mode := range []int{modeAsSent, modeMask, modeShape} {
 			var b bsonOut
-			rewrite(&b, doc, seqs, mode, auth)
+			rewrite(&b, discard{}, doc, seqs, mode, auth)
 			out := b.buf
 			if err := bsoncore.Document(out).Validate(); err != nil {
 				t.Fatalf("mode %d: rewrite made an invalid document: %v", mode, err)

@@ -333,16 +333,15 @@ func (p *parser) render(r *request, m *msg) {
 	}
 	b, j := &p.shape, &p.text
 	b.reset()
-	rewrite(b, m.doc, m.seqs, modeShape, r.auth)
+	j.reset()
+	rewrite(j, b, m.doc, m.seqs, mode, r.auth)
 	sh := p.shapes.get(shapeHash(b.buf))
 	r.fp = sh.fp
-	j.reset()
-	rewrite(j, m.doc, m.seqs, mode, r.auth)
 	text := j.buf
 	if j.passed {
 		// A value only the driver renders: render the whole command with it.
 		b.reset()
-		rewrite(b, m.doc, m.seqs, mode, r.auth)
+		rewrite(b, discard{}, m.doc, m.seqs, mode, r.auth)
 		s, err := extJSON(b.buf)
 		text = append(text[:0], s...)
 		if err != nil {

@@ -88,9 +88,12 @@ type out interface {
 }
 
 // rewrite writes to o the command doc, with the document sequences seqs as array fields,
-// rewritten for mode. auth limits the fields to authAllowed.
-func rewrite(o out, doc bsoncore.Document, seqs []seq, mode int, auth bool) {
+// rewritten for mode, and at the same time to sh the command rewritten for modeShape
+// (discard{} for none): the query and the fingerprint come from one walk. auth limits the
+// fields to authAllowed.
+func rewrite(o, sh out, doc bsoncore.Document, seqs []seq, mode int, auth bool) {
 	o.open(nil, false)
+	sh.open(nil, false)
 	var rem []byte
 	if len(doc) >= 5 {
 		rem = doc[4 : len(doc)-1]
@@ -106,23 +109,25 @@ func rewrite(o out, doc bsoncore.Document, seqs []seq, mode int, auth bool) {
 		case first:
 			first = false
 			if v.Type == bsoncore.TypeEmbeddedDocument || v.Type == bsoncore.TypeArray {
-				rewriteValue(o, key, v, mode, 1)
+				rewriteValue(o, sh, key, v, mode, 1)
 			} else {
 				o.value(key, v)
+				sh.value(key, v)
 			}
 		case auth && !authAllowed(key):
-		case mode == modeShape && sessionKey(key):
-		case secretKey(key):
-			o.hidden(key)
-		case kept(key):
-			o.value(key, v)
+		case sessionKey(key):
+			// The shape leaves the session fields out.
+			if mode != modeShape {
+				rewriteField(o, discard{}, key, v, mode)
+			}
 		default:
-			rewriteValue(o, key, v, mode, 1)
+			rewriteField(o, sh, key, v, mode)
 		}
 	}
 	if !auth {
 		for _, s := range seqs {
 			o.open(s.id, true)
+			sh.open(s.id, true)
 			i := 0
 			for d := s.data; len(d) > 0; i++ {
 				sd, r, ok := bsoncore.ReadDocument(d)
@@ -130,15 +135,35 @@ func rewrite(o out, doc bsoncore.Document, seqs []seq, mode int, auth bool) {
 					break
 				}
 				d = r
-				if mode == modeShape && i > 0 {
-					continue
+				sub := sh
+				if i > 0 {
+					if mode == modeShape {
+						continue
+					}
+					sub = discard{} // the shape keeps the first document only
 				}
-				rewriteValue(o, indexKey(i), bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument, Data: sd}, mode, 1)
+				rewriteValue(o, sub, indexKey(i), bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument, Data: sd}, mode, 1)
 			}
 			o.close()
+			sh.close()
 		}
 	}
 	o.close()
+	sh.close()
+}
+
+// rewriteField writes to o and sh the top-level field key: v, other than the first.
+func rewriteField(o, sh out, key []byte, v bsoncore.Value, mode int) {
+	switch {
+	case secretKey(key):
+		o.hidden(key)
+		sh.hidden(key)
+	case kept(key):
+		o.value(key, v)
+		sh.value(key, v)
+	default:
+		rewriteValue(o, sh, key, v, mode, 1)
+	}
 }
 
 // indexDigits are the keys 0 to 999 back to back, which indexKey slices: out's methods
@@ -166,8 +191,9 @@ func indexKey(i int) []byte {
 	return strconv.AppendInt(nil, int64(i), 10)
 }
 
-// rewriteValue writes to o the element key: v rewritten for mode.
-func rewriteValue(o out, key []byte, v bsoncore.Value, mode, depth int) {
+// rewriteValue writes to o the element key: v rewritten for mode, and to sh the same
+// element rewritten for modeShape.
+func rewriteValue(o, sh out, key []byte, v bsoncore.Value, mode, depth int) {
 	isDoc := v.Type == bsoncore.TypeEmbeddedDocument
 	if !isDoc && v.Type != bsoncore.TypeArray {
 		if mode == modeAsSent {
@@ -175,13 +201,16 @@ func rewriteValue(o out, key []byte, v bsoncore.Value, mode, depth int) {
 		} else {
 			o.hidden(key)
 		}
+		sh.hidden(key)
 		return
 	}
 	if depth >= maxDepth || len(v.Data) < 5 {
 		o.hidden(key)
+		sh.hidden(key)
 		return
 	}
 	o.open(key, !isDoc)
+	sh.open(key, !isDoc)
 	rem := v.Data[4 : len(v.Data)-1]
 	for i := 0; len(rem) > 0; i++ {
 		k, ev, r, ok := readElement(rem)
@@ -189,17 +218,31 @@ func rewriteValue(o out, key []byte, v bsoncore.Value, mode, depth int) {
 			break
 		}
 		rem = r
-		if !isDoc && mode == modeShape && i > 0 {
-			continue
+		sub := sh
+		if !isDoc && i > 0 {
+			if mode == modeShape {
+				continue
+			}
+			sub = discard{} // the shape keeps the first element of arrays only
 		}
 		if isDoc && secretKey(k) {
 			o.hidden(k)
+			sub.hidden(k)
 			continue
 		}
-		rewriteValue(o, k, ev, mode, depth+1)
+		rewriteValue(o, sub, k, ev, mode, depth+1)
 	}
 	o.close()
+	sh.close()
 }
+
+// discard is the out of no rendering.
+type discard struct{}
+
+func (discard) open([]byte, bool)            {}
+func (discard) close()                       {}
+func (discard) value([]byte, bsoncore.Value) {}
+func (discard) hidden([]byte)                {}
 
 // bsonOut builds the rewritten command as a BSON document in buf.
 type bsonOut struct {
