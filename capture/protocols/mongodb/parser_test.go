@@ -2,7 +2,9 @@ package mongodb
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"slices"
 	"strings"
@@ -457,6 +459,35 @@ func TestShapeReuse(t *testing.T) {
 		want := `{"find":"users","filter":{"name":"` + names[i] + `"},"$db":"shop"}`
 		if ev.Query != want || ev.QueryFingerprint != evs[0].QueryFingerprint {
 			t.Errorf("event %d: %s %s, want %s %s", i, ev.Query, ev.QueryFingerprint, want, evs[0].QueryFingerprint)
+		}
+	}
+}
+
+// TestFingerprintValue: query_fingerprint is the FNV-1a (hash/fnv) of the shape document,
+// the first time and when the connection reuses it, for a short shape and one over 4 KiB.
+func TestFingerprintValue(t *testing.T) {
+	wide := bson.D{}
+	for i := range 400 {
+		wide = append(wide, bson.E{Key: fmt.Sprintf("field%03d", i), Value: i})
+	}
+	small := doc(t, bson.D{{Key: "find", Value: "users"}, {Key: "filter", Value: bson.D{{Key: "a", Value: 1}}}, {Key: "$db", Value: "shop"}})
+	big := doc(t, bson.D{{Key: "find", Value: "users"}, {Key: "filter", Value: wide}, {Key: "$db", Value: "shop"}})
+	var steps []step
+	cmds := [][]byte{small, big, small, big}
+	for i, d := range cmds {
+		steps = append(steps, c(msgFrame(int32(i+1), 0, 0, d)), s(msgFrame(int32(100+i), int32(i+1), 0, cursorReply(t, "firstBatch", 0, 0))))
+	}
+	evs := run(t, steps, false, &protocols.Options{MaxMessageBytes: 1 << 20}, 0)
+	if len(evs) != len(cmds) {
+		t.Fatalf("%d events", len(evs))
+	}
+	for i, d := range cmds {
+		var b bsonOut
+		rewrite(&b, discard{}, d, nil, modeShape, false)
+		h := fnv.New64a()
+		h.Write(b.buf)
+		if want := hex.EncodeToString(h.Sum(nil)); evs[i].QueryFingerprint != want {
+			t.Errorf("command %d (shape of %d bytes): fingerprint %s, want %s", i, len(b.buf), evs[i].QueryFingerprint, want)
 		}
 	}
 }
