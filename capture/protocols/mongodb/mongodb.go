@@ -4,14 +4,18 @@
 //
 // Messages. OP_MSG (a kind 0 body and kind 1 document sequences, with or without a checksum),
 // OP_QUERY and OP_REPLY (the first hello/isMaster of older drivers, and legacy queries), and
-// OP_COMPRESSED around any of them (snappy, zlib, zstd, noop). BSON is read with the Go
-// driver's bsoncore, in place; the legacy CRUD opcodes are framed and passed over.
+// OP_COMPRESSED around any of them (snappy, zlib, zstd, noop). BSON is read in place, with
+// the Go driver's bsoncore and readers that follow its rules (elements.go); the legacy CRUD
+// opcodes are framed and passed over.
 //
 // Events. method is the command name as sent (the first key of the command document), db.name
 // its $db, mongodb.collection the collection it names, query the command (document sequences
 // as array fields) in relaxed Extended JSON with every literal value replaced by "?" under
 // Options.MaskLiterals and cut at Options.MaxQueryLength, and query_fingerprint a hash of its
 // shape (every value masked, arrays folded to their first element, session fields left out).
+// The query is written straight from the command's elements (jsonOut), byte for byte what
+// bson.MarshalExtJSON gives for the rewritten command, and by the driver for the few value
+// types jsonOut leaves to it.
 // A reply with ok: 0, write errors or a write concern error sets status Error and the
 // mongodb.error_* fields. mongodb.num_docs counts a cursor's firstBatch or nextBatch (or an
 // OP_REPLY's documents), mongodb.cursor_id the cursor left open or named by getMore.
