@@ -16,7 +16,7 @@ const maxUser = 256
 // The rest of the payload (a SCRAM nonce, a PLAIN password) is never kept.
 func (p *parser) authUser(doc bsoncore.Document) {
 	mech := ""
-	if v, err := doc.LookupErr("mechanism"); err == nil {
+	if v, ok := lookup(doc, "mechanism"); ok {
 		mech, _ = v.StringValueOK()
 	}
 	var name string
@@ -30,7 +30,7 @@ func (p *parser) authUser(doc bsoncore.Document) {
 			name = string(parts[1])
 		}
 	case mech == "MONGODB-X509":
-		if v, err := doc.LookupErr("user"); err == nil {
+		if v, ok := lookup(doc, "user"); ok {
 			name, _ = v.StringValueOK()
 			name = strings.Clone(name)
 		}
@@ -42,8 +42,8 @@ func (p *parser) authUser(doc bsoncore.Document) {
 
 // payload is the binary payload of a SASL command.
 func payload(doc bsoncore.Document) []byte {
-	v, err := doc.LookupErr("payload")
-	if err != nil {
+	v, ok := lookup(doc, "payload")
+	if !ok {
 		return nil
 	}
 	if _, data, ok := v.BinaryOK(); ok {

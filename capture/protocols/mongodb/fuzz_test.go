@@ -50,16 +50,7 @@ func FuzzParser(f *testing.F) {
 // driver accepts the document the rendering is valid Extended JSON that parses back, and the
 // masked one holds no string value of the input but names.
 func FuzzRender(f *testing.F) {
-	for _, d := range []bson.D{
-		{{Key: "find", Value: "c"}, {Key: "filter", Value: bson.D{{Key: "a", Value: bson.D{{Key: "$in", Value: bson.A{1, "two", 3.5, nil, true}}}}}}, {Key: "$db", Value: "x"}},
-		{{Key: "insert", Value: "c"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: bson.NewObjectID()}, {Key: "b", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}}}}}},
-		{{Key: "aggregate", Value: "c"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$match", Value: bson.D{{Key: "t", Value: bson.DateTime(1700000000000)}}}}, bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$k"}}}}}}},
-		{{Key: "update", Value: "c"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "r", Value: bson.Regex{Pattern: "^a", Options: "i"}}}}, {Key: "u", Value: bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}}}}}}},
-	} {
-		b, err := bson.Marshal(d)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range fuzzDocs(f) {
 		f.Add(b, true)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte, auth bool) {
@@ -67,9 +58,11 @@ func FuzzRender(f *testing.F) {
 		if doc.Validate() != nil || len(doc) < 5 {
 			return
 		}
-		seqs := []seq{{id: "documents", data: raw}}
+		seqs := []seq{{id: []byte("documents"), data: raw}}
 		for _, mode := range []int{modeAsSent, modeMask, modeShape} {
-			out := rewrite(nil, doc, seqs, mode, auth)
+			var b bsonOut
+			rewrite(&b, discard{}, doc, seqs, mode, auth)
+			out := b.buf
 			if err := bsoncore.Document(out).Validate(); err != nil {
 				t.Fatalf("mode %d: rewrite made an invalid document: %v", mode, err)
 			}
@@ -83,4 +76,22 @@ func FuzzRender(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzDocs are commands to start the render fuzz targets from.
+func fuzzDocs(f *testing.F) [][]byte {
+	var out [][]byte
+	for _, d := range []bson.D{
+		{{Key: "find", Value: "c"}, {Key: "filter", Value: bson.D{{Key: "a", Value: bson.D{{Key: "$in", Value: bson.A{1, "two", 3.5, nil, true}}}}}}, {Key: "$db", Value: "x"}},
+		{{Key: "insert", Value: "c"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: bson.NewObjectID()}, {Key: "b", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}}}}}},
+		{{Key: "aggregate", Value: "c"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$match", Value: bson.D{{Key: "t", Value: bson.DateTime(1700000000000)}}}}, bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$k"}}}}}}},
+		{{Key: "update", Value: "c"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "r", Value: bson.Regex{Pattern: "^a", Options: "i"}}}}, {Key: "u", Value: bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}}}}}}},
+	} {
+		b, err := bson.Marshal(d)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
 }

@@ -4,14 +4,18 @@
 //
 // Messages. OP_MSG (a kind 0 body and kind 1 document sequences, with or without a checksum),
 // OP_QUERY and OP_REPLY (the first hello/isMaster of older drivers, and legacy queries), and
-// OP_COMPRESSED around any of them (snappy, zlib, zstd, noop). BSON is read with the Go
-// driver's bsoncore, in place; the legacy CRUD opcodes are framed and passed over.
+// OP_COMPRESSED around any of them (snappy, zlib, zstd, noop). BSON is read in place, with
+// the Go driver's bsoncore and readers that follow its rules (elements.go); the legacy CRUD
+// opcodes are framed and passed over.
 //
 // Events. method is the command name as sent (the first key of the command document), db.name
 // its $db, mongodb.collection the collection it names, query the command (document sequences
 // as array fields) in relaxed Extended JSON with every literal value replaced by "?" under
 // Options.MaskLiterals and cut at Options.MaxQueryLength, and query_fingerprint a hash of its
 // shape (every value masked, arrays folded to their first element, session fields left out).
+// The query is written straight from the command's elements (jsonOut), byte for byte what
+// bson.MarshalExtJSON gives for the rewritten command, and by the driver for the few value
+// types jsonOut leaves to it.
 // A reply with ok: 0, write errors or a write concern error sets status Error and the
 // mongodb.error_* fields. mongodb.num_docs counts a cursor's firstBatch or nextBatch (or an
 // OP_REPLY's documents), mongodb.cursor_id the cursor left open or named by getMore.
@@ -39,20 +43,20 @@
 // Memory. Per connection: one message of at most MessageLimit bytes per direction (and one
 // decompressed message), fewer than 27 bytes per direction while resynchronising, and at most
 // 1024 requests waiting for replies, each holding its query text (at most MaxQueryLength, or
-// the rendering of a message of at most MessageLimit bytes).
+// the rendering of a message of at most MessageLimit bytes), and for reuse the last eight
+// names of up to 128 bytes and the last four fingerprints and query texts of up to 4 KiB.
 package mongodb
 
 import (
 	"bytes"
 	"errors"
-	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
-	"github.com/audit-io/wire-audit/capture/sqlnorm"
 )
 
 // maxPending bounds the requests that wait for a reply.
@@ -94,17 +98,44 @@ type parser struct {
 
 	rd [2]reader
 	m  msg
-	// open are the requests waiting for a reply, oldest first.
-	open []*request
+	// open are the requests waiting for a reply, oldest first; free are reported ones kept
+	// for reuse, at most maxFree.
+	open, free []*request
 	// user is the user name the connection authenticated as, when its mechanism showed it.
 	user string
+	// names are the command, database and collection names of its last commands.
+	names names
+	// shapes are its last command shapes, with their fingerprints and texts.
+	shapes shapes
 
-	// Scratch: the rewritten command, the decompressed message, the zlib reader.
-	scratch []byte
+	// Scratch: the command's shape and its text, the decompressed message, the zlib reader.
+	shape   bsonOut
+	text    jsonOut
 	inflate []byte
 	zsrc    bytes.Reader
 	zlib    interface {
 		Read([]byte) (int, error)
+	}
+}
+
+// maxFree bounds the reported requests a connection keeps for its next commands.
+const maxFree = 8
+
+// newRequest returns a zero request, a reused one when there is one.
+func (p *parser) newRequest() *request {
+	if n := len(p.free); n > 0 {
+		r := p.free[n-1]
+		p.free = p.free[:n-1]
+		*r = request{}
+		return r
+	}
+	return new(request)
+}
+
+// release keeps the reported request r for reuse; nothing may use r after.
+func (p *parser) release(r *request) {
+	if len(p.free) < maxFree {
+		p.free = append(p.free, r)
 	}
 }
 
@@ -147,6 +178,7 @@ func (p *parser) Close(ts time.Time) {
 func (p *parser) dropOpen(ts time.Time, note string) {
 	for _, r := range p.open {
 		p.emitNote(r, ts, note)
+		p.release(r)
 	}
 	clear(p.open)
 	p.open = p.open[:0]
@@ -187,8 +219,10 @@ func (p *parser) message(dir int, h header, body []byte, start, end time.Time) {
 // oversized handles a message of direction dir that was passed over for its size.
 func (p *parser) oversized(dir int, h header, start, end time.Time) {
 	if dir == toServer {
-		r := &request{start: start, reqBytes: uint64(h.length)}
+		r := p.newRequest()
+		r.start, r.reqBytes = start, uint64(h.length)
 		p.emitNote(r, end, noteBigRequest)
+		p.release(r)
 		return
 	}
 	if r := p.find(h.responseTo); r != nil {
@@ -235,58 +269,62 @@ func (p *parser) request(m *msg, start time.Time) {
 	if err != nil {
 		return // an empty document is no command
 	}
-	r := &request{id: m.h.requestID, start: start, reqBytes: uint64(m.wire)}
-	r.method = el.Key()
+	r := p.newRequest()
+	r.id, r.start, r.reqBytes = m.h.requestID, start, uint64(m.wire)
+	method := el.KeyBytes()
 	first := el.Value()
-	if v, err := doc.LookupErr("$db"); err == nil {
-		r.db, _ = v.StringValueOK()
+	var db, coll []byte
+	if v, ok := lookup(doc, "$db"); ok {
+		db = stringValue(v)
 	}
 	if m.opcode == opQuery {
-		db, coll := splitNS(m.ns)
-		if r.db == "" {
-			r.db = db
+		nsDB, nsColl := splitNS(m.ns)
+		if len(db) == 0 {
+			db = nsDB
 		}
-		if coll != "$cmd" {
+		if string(nsColl) != "$cmd" {
 			// A legacy query: the document is the filter.
-			r.method, r.coll = "query", coll
+			method, coll = []byte("query"), nsColl
 		}
 	}
-	if r.coll == "" && collCommands[r.method] {
-		r.coll, _ = first.StringValueOK()
+	if len(coll) == 0 && collCommands[string(method)] {
+		coll = stringValue(first)
 	}
-	switch r.method {
+	switch string(method) {
 	case "getMore":
 		r.cursor, _ = first.AsInt64OK()
-		if v, err := doc.LookupErr("collection"); err == nil {
-			r.coll, _ = v.StringValueOK()
+		if v, ok := lookup(doc, "collection"); ok {
+			coll = stringValue(v)
 		}
-		r.coll = strings.Clone(r.coll)
 	case "hello", "isMaster", "ismaster":
-		if v, err := doc.LookupErr("speculativeAuthenticate"); err == nil {
+		if v, ok := lookup(doc, "speculativeAuthenticate"); ok {
 			if d, ok := v.DocumentOK(); ok {
 				p.authUser(d)
 			}
 		}
 	}
+	r.method, r.db, r.coll = p.names.get(method), p.names.get(db), p.names.get(coll)
 	r.auth = authCommands[r.method]
 	if r.auth {
 		p.authUser(doc)
 	}
-	r.coll, r.db = strings.Clone(r.coll), strings.Clone(r.db)
 	p.render(r, m)
 	if m.opcode == opMsg && m.flags&flagMoreToCome != 0 {
 		// No reply will come (an unacknowledged write).
 		p.emit(r, start, nil, "")
+		p.release(r)
 		return
 	}
 	if len(p.open) >= maxPending {
 		p.emitNote(r, start, noteTooMany)
+		p.release(r)
 		return
 	}
 	if old := p.find(r.id); old != nil {
 		// The id was reused before its reply came: the older request's reply was not seen.
 		p.remove(old)
 		p.emitNote(old, start, noteNoResponse)
+		p.release(old)
 	}
 	p.open = append(p.open, r)
 }
@@ -297,20 +335,38 @@ func (p *parser) render(r *request, m *msg) {
 	if p.opts.MaskLiterals {
 		mode = modeMask
 	}
-	p.scratch = rewrite(p.scratch[:0], m.doc, m.seqs, modeShape, r.auth)
-	r.fp = fingerprint(p.scratch)
-	p.scratch = rewrite(p.scratch[:0], m.doc, m.seqs, mode, r.auth)
-	text, err := extJSON(p.scratch)
-	if err != nil {
-		text = ""
+	b, j := &p.shape, &p.text
+	b.reset()
+	j.reset()
+	rewrite(j, b, m.doc, m.seqs, mode, r.auth)
+	sh := p.shapes.get(shapeHash(b.buf))
+	r.fp = sh.fp
+	text := j.buf
+	if j.passed {
+		// A value only the driver renders: render the whole command with it.
+		b.reset()
+		rewrite(b, discard{}, m.doc, m.seqs, mode, r.auth)
+		s, err := extJSON(b.buf)
+		text = append(text[:0], s...)
+		if err != nil {
+			text = text[:0]
+		}
 	}
 	if n := p.opts.MaxQueryLength; n > 0 && len(text) > n {
-		text = sqlnorm.Truncate(text, n)
+		// As sqlnorm.Truncate, before the copy into a string.
+		for n > 0 && !utf8.RuneStart(text[n]) {
+			n--
+		}
+		text = text[:n]
 		r.cut = true
 	}
-	r.query = text
-	if cap(p.scratch) > 64<<10 {
-		p.scratch = nil
+	r.query = sh.text(text)
+	j.buf = text[:0]
+	if cap(b.buf) > 64<<10 {
+		b.buf = nil
+	}
+	if cap(j.buf) > 64<<10 {
+		j.buf = nil
 	}
 }
 
@@ -321,12 +377,16 @@ func (p *parser) reply(m *msg, end time.Time) {
 		return
 	}
 	r.respBytes += uint64(m.wire)
-	p.finish(r, end, m, "")
-	if m.opcode == opMsg && m.flags&flagMoreToCome != 0 && len(p.open) < maxPending {
+	var next *request
+	if m.opcode == opMsg && m.flags&flagMoreToCome != 0 && len(p.open) <= maxPending {
 		// Exhaust: the server sends the next batch unasked, answering this reply's id.
-		next := *r
+		next = p.newRequest()
+		*next = *r
 		next.id, next.start, next.reqBytes, next.respBytes = m.h.requestID, end, 0, 0
-		p.open = append(p.open, &next)
+	}
+	p.finish(r, end, m, "")
+	if next != nil {
+		p.open = append(p.open, next)
 	}
 }
 
@@ -334,6 +394,7 @@ func (p *parser) reply(m *msg, end time.Time) {
 func (p *parser) finish(r *request, end time.Time, m *msg, note string) {
 	p.remove(r)
 	p.emit(r, end, m, note)
+	p.release(r)
 }
 
 func (p *parser) emitNote(r *request, end time.Time, note string) { p.emit(r, end, nil, note) }
@@ -342,13 +403,19 @@ func (p *parser) emitNote(r *request, end time.Time, note string) { p.emit(r, en
 func (p *parser) emit(r *request, end time.Time, m *msg, note string) {
 	ev := protocols.NewEvent(p.conn, event.TypeMongoDB, r.start)
 	ev.Method, ev.Query, ev.QueryTruncated, ev.QueryFingerprint = r.method, r.query, r.cut, r.fp
+	// One allocation for the parts of the event, instead of one each.
+	parts := &struct {
+		db   event.DB
+		user event.User
+		mg   event.MongoDB
+	}{event.DB{Name: r.db}, event.User{Name: p.user}, event.MongoDB{Collection: r.coll, CursorID: r.cursor}}
 	if r.db != "" {
-		ev.DB = &event.DB{Name: r.db}
+		ev.DB = &parts.db
 	}
 	if p.user != "" {
-		ev.User = &event.User{Name: p.user}
+		ev.User = &parts.user
 	}
-	mg := &event.MongoDB{Collection: r.coll, CursorID: r.cursor}
+	mg := &parts.mg
 	ev.MongoDB = mg
 	ev.Status = event.StatusOK
 	if note != "" {
@@ -384,26 +451,52 @@ func readReply(m *msg, mg *event.MongoDB) bool {
 		}
 		return false
 	}
-	if c, err := doc.LookupErr("cursor"); err == nil {
+	// One pass for the fields LookupErr would find one walk each: the first of each key
+	// (absent when its value is the zero Value, as LookupErr fails there).
+	var f [4]bsoncore.Value
+	var seen [4]bool
+	for rem := doc[4 : len(doc)-1]; len(rem) > 0; {
+		k, v, r, ok := readElement(rem)
+		if !ok {
+			break
+		}
+		rem = r
+		i := -1
+		switch string(k) {
+		case "cursor":
+			i = 0
+		case "ok":
+			i = 1
+		case "writeErrors":
+			i = 2
+		case "writeConcernError":
+			i = 3
+		}
+		if i >= 0 && !seen[i] {
+			f[i], seen[i] = v, true
+		}
+	}
+	c, okv, we, wc := f[0], f[1], f[2], f[3]
+	if c.Type != 0 {
 		if cd, ok := c.DocumentOK(); ok {
-			if v, err := cd.LookupErr("id"); err == nil {
+			if v, ok := lookup(cd, "id"); ok {
 				if id, _ := v.AsInt64OK(); id != 0 {
 					mg.CursorID = id
 				}
 			}
 			for _, k := range [...]string{"firstBatch", "nextBatch"} {
-				if b, err := cd.LookupErr(k); err == nil {
+				if b, ok := lookup(cd, k); ok {
 					mg.NumDocs = uint64(count(b))
 					break
 				}
 			}
 		}
 	}
-	if okv, err := doc.LookupErr("ok"); err == nil && !truthy(okv) {
+	if okv.Type != 0 && !truthy(okv) {
 		setError(mg, doc, "errmsg")
 		return true
 	}
-	if we, err := doc.LookupErr("writeErrors"); err == nil {
+	if we.Type != 0 {
 		if a, ok := we.ArrayOK(); ok {
 			if v, err := a.IndexErr(0); err == nil {
 				if d, ok := v.DocumentOK(); ok {
@@ -413,7 +506,7 @@ func readReply(m *msg, mg *event.MongoDB) bool {
 			}
 		}
 	}
-	if wc, err := doc.LookupErr("writeConcernError"); err == nil {
+	if wc.Type != 0 {
 		if d, ok := wc.DocumentOK(); ok {
 			setError(mg, d, "errmsg")
 			return true
@@ -425,23 +518,21 @@ func readReply(m *msg, mg *event.MongoDB) bool {
 // isCommandReply says whether an OP_REPLY document is a command's reply rather than a found
 // document: it has a numeric ok.
 func isCommandReply(doc bsoncore.Document) bool {
-	v, err := doc.LookupErr("ok")
-	return err == nil && v.IsNumber()
+	v, ok := lookup(doc, "ok")
+	return ok && v.IsNumber()
 }
 
 // setError copies code, codeName and the message field msgKey of d into mg.
 func setError(mg *event.MongoDB, d bsoncore.Document, msgKey string) {
-	if v, err := d.LookupErr("code"); err == nil {
+	if v, ok := lookup(d, "code"); ok {
 		c, _ := v.AsInt64OK()
 		mg.ErrorCode = int32(c)
 	}
-	if v, err := d.LookupErr("codeName"); err == nil {
-		mg.ErrorCodeName, _ = v.StringValueOK()
-		mg.ErrorCodeName = strings.Clone(mg.ErrorCodeName)
+	if v, ok := lookup(d, "codeName"); ok {
+		mg.ErrorCodeName = string(stringValue(v))
 	}
-	if v, err := d.LookupErr(msgKey); err == nil {
-		mg.ErrorMessage, _ = v.StringValueOK()
-		mg.ErrorMessage = strings.Clone(mg.ErrorMessage)
+	if v, ok := lookup(d, msgKey); ok {
+		mg.ErrorMessage = string(stringValue(v))
 	}
 	if mg.ErrorMessage == "" && mg.ErrorCode == 0 {
 		mg.ErrorMessage = "command failed"
@@ -465,7 +556,7 @@ func count(v bsoncore.Value) int {
 	}
 	n := 0
 	for rem := a[4 : len(a)-1]; len(rem) > 0; n++ {
-		_, r, ok := bsoncore.ReadElement(rem)
+		_, _, r, ok := readElement(rem)
 		if !ok {
 			break
 		}

@@ -2,7 +2,9 @@ package mongodb
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"slices"
 	"strings"
@@ -147,6 +149,16 @@ var convCases = []convCase{
 			return []step{c(msgFrame(5, 0, flagChecksum, cmd, seq)), s(msgFrame(6, 5, flagChecksum, rep))}
 		},
 		want: []string{`Error insert db=shop coll=users docs=0 err=11000//"E11000 duplicate key" q={"insert":"users","ordered":false,"$db":"shop","documents":[{"_id":1},{"_id":1}]}`},
+	},
+	{
+		name: "write concern error, the first of a repeated field counts",
+		steps: func(t testing.TB) []step {
+			cmd := doc(t, bson.D{{Key: "delete", Value: "users"}, {Key: "deletes", Value: bson.A{bson.D{{Key: "q", Value: bson.D{}}, {Key: "limit", Value: 0}}}}, {Key: "$db", Value: "shop"}})
+			wce := bson.D{{Key: "code", Value: 64}, {Key: "codeName", Value: "WriteConcernFailed"}, {Key: "errmsg", Value: "waiting for replication timed out"}}
+			rep := doc(t, bson.D{{Key: "n", Value: 3}, {Key: "ok", Value: 1.0}, {Key: "writeConcernError", Value: wce}, {Key: "ok", Value: 0.0}})
+			return []step{c(msgFrame(1, 0, 0, cmd)), s(msgFrame(2, 1, 0, rep))}
+		},
+		want: []string{`Error delete db=shop coll=users docs=0 err=64/WriteConcernFailed/"waiting for replication timed out" q={"delete":"users","deletes":[{"q":{},"limit":0}],"$db":"shop"}`},
 	},
 	{
 		name: "command error",
@@ -427,5 +439,55 @@ func TestMalformed(t *testing.T) {
 				t.Fatalf("got %s", got)
 			}
 		})
+	}
+}
+
+// TestShapeReuse: commands of one shape on one connection keep their own texts while their
+// fingerprint and, when it repeats, their text are reused.
+func TestShapeReuse(t *testing.T) {
+	var steps []step
+	names := []string{"ann", "bob", "ann", "bob", "cy", "dee", "eve", "ann"}
+	for i, n := range names {
+		d := doc(t, bson.D{{Key: "find", Value: "users"}, {Key: "filter", Value: bson.D{{Key: "name", Value: n}}}, {Key: "$db", Value: "shop"}})
+		steps = append(steps, c(msgFrame(int32(i+1), 0, 0, d)), s(msgFrame(int32(100+i), int32(i+1), 0, cursorReply(t, "firstBatch", 0, 0))))
+	}
+	evs := run(t, steps, false, nil, 0)
+	if len(evs) != len(names) {
+		t.Fatalf("%d events", len(evs))
+	}
+	for i, ev := range evs {
+		want := `{"find":"users","filter":{"name":"` + names[i] + `"},"$db":"shop"}`
+		if ev.Query != want || ev.QueryFingerprint != evs[0].QueryFingerprint {
+			t.Errorf("event %d: %s %s, want %s %s", i, ev.Query, ev.QueryFingerprint, want, evs[0].QueryFingerprint)
+		}
+	}
+}
+
+// TestFingerprintValue: query_fingerprint is the FNV-1a (hash/fnv) of the shape document,
+// the first time and when the connection reuses it, for a short shape and one over 4 KiB.
+func TestFingerprintValue(t *testing.T) {
+	wide := bson.D{}
+	for i := range 400 {
+		wide = append(wide, bson.E{Key: fmt.Sprintf("field%03d", i), Value: i})
+	}
+	small := doc(t, bson.D{{Key: "find", Value: "users"}, {Key: "filter", Value: bson.D{{Key: "a", Value: 1}}}, {Key: "$db", Value: "shop"}})
+	big := doc(t, bson.D{{Key: "find", Value: "users"}, {Key: "filter", Value: wide}, {Key: "$db", Value: "shop"}})
+	var steps []step
+	cmds := [][]byte{small, big, small, big}
+	for i, d := range cmds {
+		steps = append(steps, c(msgFrame(int32(i+1), 0, 0, d)), s(msgFrame(int32(100+i), int32(i+1), 0, cursorReply(t, "firstBatch", 0, 0))))
+	}
+	evs := run(t, steps, false, &protocols.Options{MaxMessageBytes: 1 << 20}, 0)
+	if len(evs) != len(cmds) {
+		t.Fatalf("%d events", len(evs))
+	}
+	for i, d := range cmds {
+		var b bsonOut
+		rewrite(&b, discard{}, d, nil, modeShape, false)
+		h := fnv.New64a()
+		h.Write(b.buf)
+		if want := hex.EncodeToString(h.Sum(nil)); evs[i].QueryFingerprint != want {
+			t.Errorf("command %d (shape of %d bytes): fingerprint %s, want %s", i, len(b.buf), evs[i].QueryFingerprint, want)
+		}
 	}
 }

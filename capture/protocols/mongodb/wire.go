@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/snappy"
@@ -38,7 +37,7 @@ const (
 // seq is an OP_MSG kind 1 section: a document sequence that stands for an array field of the
 // command (insert's documents, update's updates, ...).
 type seq struct {
-	id   string
+	id   []byte
 	data []byte // the documents, back to back
 }
 
@@ -50,7 +49,7 @@ type msg struct {
 	flags   uint32
 	doc     bsoncore.Document // the command or reply document
 	seqs    []seq
-	ns      string // OP_QUERY's full collection name
+	ns      []byte // OP_QUERY's full collection name
 	numRet  int32  // OP_REPLY's numberReturned
 	cursor  int64  // OP_REPLY's cursorID
 	wire    int    // bytes on the wire, header included
@@ -103,18 +102,18 @@ func decodeMsg(body []byte, m *msg) error {
 				return fmt.Errorf("%w: two kind 0 sections", errSection)
 			}
 			doc, r, ok := bsoncore.ReadDocument(rem)
-			if !ok || doc.Validate() != nil {
+			if !ok || !validDoc(doc) {
 				return errDocument
 			}
 			m.doc, rem = doc, r
 		case 1:
-			id, data, r, ok := wiremessage.ReadMsgSectionRawDocumentSequence(rem)
+			id, data, r, ok := readSeq(rem)
 			if !ok {
 				return errSection
 			}
 			for d := data; len(d) > 0; {
 				doc, r, ok := bsoncore.ReadDocument(d)
-				if !ok || doc.Validate() != nil {
+				if !ok || !validDoc(doc) {
 					return errDocument
 				}
 				d = r
@@ -135,6 +134,25 @@ func decodeMsg(body []byte, m *msg) error {
 	return nil
 }
 
+// readSeq reads a kind 1 section after its kind byte: its identifier (the field name) and
+// documents point into src, where wiremessage.ReadMsgSectionRawDocumentSequence copies the
+// identifier into a string for every message.
+func readSeq(src []byte) (id, data, rem []byte, ok bool) {
+	if len(src) < 4 {
+		return nil, nil, src, false
+	}
+	n := int(int32(binary.LittleEndian.Uint32(src)))
+	if n > len(src) || n < 4 {
+		return nil, nil, src, false
+	}
+	body, rem := src[4:n], src[n:]
+	i := bytes.IndexByte(body, 0)
+	if i < 0 {
+		return nil, nil, src, false
+	}
+	return body[:i], body[i+1:], rem, true
+}
+
 // maxSeqs bounds the kind 1 sections of one message (commands use one).
 const maxSeqs = 8
 
@@ -148,17 +166,17 @@ func decodeQuery(body []byte, m *msg) error {
 	if i < 0 {
 		return errShort
 	}
-	m.ns = string(rem[:i])
+	m.ns = rem[:i]
 	rem = rem[i+1:]
 	if len(rem) < 8 {
 		return errShort
 	}
 	doc, _, ok := bsoncore.ReadDocument(rem[8:])
-	if !ok || doc.Validate() != nil {
+	if !ok || !validDoc(doc) {
 		return errDocument
 	}
 	// A query with modifiers wraps the command: {$query: {...}, $readPreference: ...}.
-	if v, err := doc.LookupErr("$query"); err == nil {
+	if v, ok := lookup(doc, "$query"); ok {
 		if d, ok := v.DocumentOK(); ok {
 			doc = d
 		}
@@ -178,7 +196,7 @@ func decodeReply(body []byte, m *msg) error {
 	rem := body[20:]
 	if len(rem) > 0 {
 		doc, _, ok := bsoncore.ReadDocument(rem)
-		if !ok || doc.Validate() != nil {
+		if !ok || !validDoc(doc) {
 			return errDocument
 		}
 		m.doc = doc
@@ -280,7 +298,7 @@ func zstdDecoder() (*zstd.Decoder, error) {
 }
 
 // splitNS splits a full collection name "db.coll" at its first dot.
-func splitNS(ns string) (db, coll string) {
-	db, coll, _ = strings.Cut(ns, ".")
+func splitNS(ns []byte) (db, coll []byte) {
+	db, coll, _ = bytes.Cut(ns, []byte("."))
 	return db, coll
 }
