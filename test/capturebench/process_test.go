@@ -22,7 +22,9 @@ import (
 )
 
 var (
-	mixedPerFile = flag.Int("mixed-packets", 132_000, "Frames BenchmarkProcess takes from the start of each -pcaps capture for its mixed capture.")
+	mixedPcaps = flag.String("mixed-pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap",
+		"Comma-separated captures BenchmarkProcess mixes: by default the five protocols of issue 14; the -pcaps list mixes all eight load captures.")
+	mixedPerFile = flag.Int("mixed-packets", 132_000, "Frames BenchmarkProcess takes from the start of each -mixed-pcaps capture for its mixed capture.")
 	packetbeat   = flag.String("packetbeat", "../../bin/packetbeat", "Packetbeat 7.17.29 for BenchmarkProcess (make bench builds it from test/tools/packetbeat).")
 	captureFrom  = flag.String("capture-before", "", "A capture binary of an earlier version: BenchmarkProcess runs it on the same file in the same run and fails unless its output is the same byte for byte.")
 )
@@ -55,11 +57,14 @@ func oneCore(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// mixedCapture writes the first -mixed-packets frames of each -pcaps capture, interleaved, to
-// a file beside them (rewritten when an input is newer) and returns its path and frame count.
+// mixedCapture writes the first -mixed-packets frames of each -mixed-pcaps capture,
+// interleaved, to a file beside them (rewritten when an input is newer) and returns its path
+// and frame count. The file's name holds a hash of the inputs' names, so that two mixes of
+// different captures never take each other's file for fresh.
 func mixedCapture(b *testing.B) (string, int) {
-	paths := strings.Split(*pcaps, ",")
-	out := filepath.Join(filepath.Dir(paths[0]), fmt.Sprintf("mixed-load-%d.pcap", *mixedPerFile))
+	paths := strings.Split(*mixedPcaps, ",")
+	names := sha256.Sum256([]byte(strings.Join(paths, ",")))
+	out := filepath.Join(filepath.Dir(paths[0]), fmt.Sprintf("mixed-load-%dx%d-%x.pcap", len(paths), *mixedPerFile, names[:4]))
 	fresh := true
 	st, err := os.Stat(out)
 	for _, p := range paths {
