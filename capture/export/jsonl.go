@@ -29,15 +29,18 @@ func NewJSONLines(w io.Writer) *JSONLines {
 // Emit writes ev as event.AppendJSON encodes it (the bytes of encoding/json's Encoder with
 // SetEscapeHTML(false), which this used before) and a newline, as the Kafka exporter's
 // messages are. The first write error is kept and returned by Flush; later events are counted
-// but not written.
+// but not written. ev is released (event.Release) once encoded: JSONLines is where its life
+// ends.
 func (j *JSONLines) Emit(ev *event.Event) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.events.Add(1)
 	if j.err != nil {
+		event.Release(ev)
 		return
 	}
 	b := append(event.AppendJSON(j.buf[:0], ev), '\n')
+	event.Release(ev)
 	_, j.err = j.w.Write(b)
 	if cap(b) <= 1<<20 { // keep ordinary buffers, let a rare huge one go
 		j.buf = b

@@ -126,6 +126,7 @@ func (e *Exporter) Err() error {
 
 // Emit encodes ev and queues it. An event larger than MaxMessageBytes is cut down and marked;
 // when the queue is full the event is dropped and counted (DropNewest) or Emit waits (Block).
+// ev is released (event.Release) once encoded.
 func (e *Exporter) Emit(ev *event.Event) {
 	e.stats.Emitted.Add(1)
 	b, key := encodeMessage(ev)
@@ -134,19 +135,21 @@ func (e *Exporter) Emit(ev *event.Event) {
 		b = truncate(ev, len(b), e.o.MaxMessageBytes)
 		key = bytes.Clone(key) // the key must not keep the oversized encoding alive
 	}
+	typ := ev.Type
+	event.Release(ev) // the message holds all of it now
 	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	it := item{value: b, key: key, typ: ev.Type, at: now}
+	it := item{value: b, key: key, typ: typ, at: now}
 	for !e.closed && !e.finished && e.bytes > 0 && e.bytes+it.size() > e.o.QueueBytes {
 		if e.o.QueueFull != Block {
-			e.dropLocked(ev.Type, reasonQueueFull, now)
+			e.dropLocked(typ, reasonQueueFull, now)
 			return
 		}
 		e.cond.Wait()
 	}
 	if e.closed || e.finished {
-		e.dropLocked(ev.Type, reasonShutdown, now)
+		e.dropLocked(typ, reasonShutdown, now)
 		return
 	}
 	e.q.push(it)
