@@ -21,6 +21,7 @@ func Release(ev *Event) {
 	if ev == nil || !ev.pooled {
 		return
 	}
-	*ev = Event{pooled: true}
+	*ev = Event{} // one memclr; a literal with pooled set is built aside, then copied
+	ev.pooled = true
 	pool.Put(ev)
 }
