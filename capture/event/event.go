@@ -83,8 +83,10 @@ type Event struct {
 	// Kubernetes is shared by every event of a pod and must not be modified.
 	Kubernetes *Kubernetes `json:"kubernetes,omitempty"`
 
-	// pooled marks an event from New, which Release recycles.
+	// pooled marks an event from New, which Release recycles; spare holds the protocol part
+	// that NewRedis hands out (the part of most events, in a Redis-heavy capture).
 	pooled bool
+	spare  struct{ redis Redis }
 }
 
 // Meta is ECS `event.*`.

@@ -25,3 +25,15 @@ func Release(ev *Event) {
 	ev.pooled = true
 	pool.Put(ev)
 }
+
+// NewRedis sets ev.Redis to a zero Redis and returns it. For an event from New the Redis is
+// stored in ev itself, which saves an allocation per command; it lives and dies with ev, so
+// it must not be kept, nor given to another event.
+func (ev *Event) NewRedis() *Redis {
+	if ev.pooled {
+		ev.Redis = &ev.spare.redis
+	} else {
+		ev.Redis = &Redis{}
+	}
+	return ev.Redis
+}
