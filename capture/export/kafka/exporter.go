@@ -82,7 +82,7 @@ func New(opts Options) (*Exporter, error) {
 		WriteTimeout: o.WriteTimeout,
 		RequiredAcks: acks,
 		Compression:  comp,
-		Transport:    transport(&o),
+		Transport:    &metadataCache{next: transport(&o)},
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	go e.run()
