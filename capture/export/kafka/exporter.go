@@ -73,7 +73,7 @@ func New(opts Options) (*Exporter, error) {
 		Addr:  kafkago.TCP(o.Brokers...),
 		Topic: o.Topic,
 		// The Java client's partitioner, so other producers keyed by community_id agree.
-		Balancer:     &kafkago.Murmur2Balancer{},
+		Balancer:     &lastKeyBalancer{},
 		MaxAttempts:  1, // the sender retries, with its own backoff and accounting
 		BatchSize:    min(o.BatchSize, writerBatchSize),
 		BatchBytes:   int64(o.BatchBytes),
