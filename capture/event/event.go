@@ -33,7 +33,8 @@ const (
 
 // Event is one audit record. Pointer fields are present only for the protocol or kind of event
 // that fills them. An Event is built by one goroutine and handed over whole; after Emit nobody
-// writes to it again, so exporters may read and encode it concurrently.
+// writes to it again, so exporters may read and encode it concurrently. Parsers take events
+// from New, and the exporter that ends an event's life gives it back with Release.
 type Event struct {
 	Timestamp time.Time `json:"@timestamp"`
 	Type      string    `json:"type"`
@@ -81,6 +82,11 @@ type Event struct {
 
 	// Kubernetes is shared by every event of a pod and must not be modified.
 	Kubernetes *Kubernetes `json:"kubernetes,omitempty"`
+
+	// pooled marks an event from New, which Release recycles; spare holds the protocol part
+	// that NewRedis hands out (the part of most events, in a Redis-heavy capture).
+	pooled bool
+	spare  struct{ redis Redis }
 }
 
 // Meta is ECS `event.*`.

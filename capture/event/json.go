@@ -39,10 +39,12 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	b = optString(b, `,"query_fingerprint":`, ev.QueryFingerprint)
 	b = append(b, `,"event":`...)
 	b = ev.Event.appendJSON(b, ev.Timestamp, ts)
-	b = ev.Source.optJSON(b, `,"source":`)
-	b = ev.Destination.optJSON(b, `,"destination":`)
-	b = ev.Client.optJSON(b, `,"client":`)
-	b = ev.Server.optJSON(b, `,"server":`)
+	// The client is most often the source and the server the destination: their address
+	// and port text is copied instead of formatted again.
+	b, srcHead := ev.Source.optJSON(b, `,"source":`, nil, nil)
+	b, dstHead := ev.Destination.optJSON(b, `,"destination":`, nil, nil)
+	b, _ = ev.Client.optJSON(b, `,"client":`, &ev.Source, srcHead)
+	b, _ = ev.Server.optJSON(b, `,"server":`, &ev.Destination, dstHead)
 	if ev.Network != (Network{}) {
 		b = append(b, `,"network":`...)
 		b = ev.Network.appendJSON(b)

@@ -21,28 +21,33 @@ func (m *Meta) appendJSON(b []byte, ts time.Time, tsText []byte) []byte {
 	}
 	if !m.End.IsZero() {
 		b = append(b, `,"end":`...)
-		b = appendTime(b, m.End)
+		b = appendTimeLike(b, m.End, ts, tsText)
 	}
 	return append(b, '}')
 }
 
-// optJSON appends key and e unless e is zero (omitzero).
-func (e *Endpoint) optJSON(b []byte, key string) []byte {
+// optJSON appends key and e unless e is zero (omitzero). It returns, besides, the text it
+// wrote for e's address and port (`{"ip":…,"port":…,"bytes":`), which is copied instead when
+// like has the same address and port and likeHead is its text.
+func (e *Endpoint) optJSON(b []byte, key string, like *Endpoint, likeHead []byte) ([]byte, []byte) {
 	if *e == (Endpoint{}) {
-		return b
+		return b, nil
 	}
-	return e.appendJSON(append(b, key...))
-}
-
-func (e *Endpoint) appendJSON(b []byte) []byte {
-	b = append(b, `{"ip":`...)
-	b = appendAddr(b, e.IP)
-	b = append(b, `,"port":`...)
-	b = appendUint(b, uint64(e.Port))
-	b = append(b, `,"bytes":`...)
+	b = append(b, key...)
+	at := len(b)
+	if likeHead != nil && e.IP == like.IP && e.Port == like.Port {
+		b = append(b, likeHead...)
+	} else {
+		b = append(b, `{"ip":`...)
+		b = appendAddr(b, e.IP)
+		b = append(b, `,"port":`...)
+		b = appendUint(b, uint64(e.Port))
+		b = append(b, `,"bytes":`...)
+	}
+	head := b[at:]
 	b = appendUint(b, e.Bytes)
 	b = optUint(b, `,"packets":`, e.Packets)
-	return append(b, '}')
+	return append(b, '}'), head
 }
 
 func (n *Network) appendJSON(b []byte) []byte {

@@ -23,11 +23,15 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 		ev := &event.Event{
 			Timestamp: ts, Type: value, Status: key, Method: query, Query: query, QueryTruncated: sec%2 == 0, QueryFingerprint: errMsg,
-			Event:   event.Meta{Kind: key, Category: value, Dataset: url, Duration: nsec, Start: ts, End: ts.Add(time.Duration(nsec))},
-			Source:  event.Endpoint{IP: ip, Port: uint16(sec), Bytes: uint64(nsec), Packets: uint64(offset)},
-			Client:  event.Endpoint{IP: ip.WithZone(""), Port: uint16(offset)},
-			Network: event.Network{Type: key, Transport: value, Protocol: query, CommunityID: errMsg, Interface: zone},
-			User:    &event.User{Name: key}, DB: &event.DB{Name: value}, Error: &event.Error{Message: errMsg},
+			Event:  event.Meta{Kind: key, Category: value, Dataset: url, Duration: nsec, Start: ts, End: ts.Add(time.Duration(nsec))},
+			Source: event.Endpoint{IP: ip, Port: uint16(sec), Bytes: uint64(nsec), Packets: uint64(offset)},
+			Client: event.Endpoint{IP: ip.WithZone(""), Port: uint16(offset)},
+			// The server is the destination but for its bytes half the time (the encoder
+			// copies the address and port text then).
+			Destination: event.Endpoint{IP: ip, Port: uint16(nsec), Bytes: 1},
+			Server:      event.Endpoint{IP: ip, Port: uint16(nsec) + uint16(sec&1), Bytes: uint64(sec), Packets: uint64(nsec)},
+			Network:     event.Network{Type: key, Transport: value, Protocol: query, CommunityID: errMsg, Interface: zone},
+			User:        &event.User{Name: key}, DB: &event.DB{Name: value}, Error: &event.Error{Message: errMsg},
 			MySQL: &event.MySQL{ErrorMessage: errMsg, SQLState: value}, PgSQL: &event.PgSQL{ErrorMessage: errMsg, Statement: key, Portal: value},
 			Redis: &event.Redis{ReturnValue: value, Error: errMsg},
 			HTTP: &event.HTTP{Version: key, Request: event.HTTPRequest{Method: query, Headers: map[string]string{key: value, value: key, "a": url},

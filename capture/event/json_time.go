@@ -7,17 +7,47 @@ import "time"
 // zone offset under a day take a direct path; the rest, which encoding/json refuses, go through
 // time.AppendFormat, whose RFC3339Nano layout is what MarshalJSON uses.
 func appendTime(b []byte, t time.Time) []byte {
+	offset, ok := direct(t)
+	if !ok {
+		b = append(b, '"')
+		b = t.AppendFormat(b, time.RFC3339Nano)
+		return append(b, '"')
+	}
+	return appendFraction(appendSeconds(b, t, offset), t, offset)
+}
+
+// secondsLen is the length of what appendSeconds writes: `"2006-01-02T15:04:05`.
+const secondsLen = 20
+
+// appendTimeLike writes t as appendTime does. When t is in the same second and location as
+// ref, whose appendTime text is refText (an event's end and its timestamp, most often), the
+// date and clock are copied from it.
+func appendTimeLike(b []byte, t, ref time.Time, refText []byte) []byte {
+	if t.Unix() == ref.Unix() && t.Location() == ref.Location() && len(refText) > secondsLen {
+		if offset, ok := direct(t); ok {
+			return appendFraction(append(b, refText[:secondsLen]...), t, offset)
+		}
+	}
+	return appendTime(b, t)
+}
+
+// direct returns t's zone offset, and whether t takes appendTime's direct path: a year from
+// 0 to 9999 and an offset under a day.
+func direct(t time.Time) (int, bool) {
 	_, offset := t.Zone()
 	sec := t.Unix() + int64(offset)
 	const (
 		minSec = -62167219200 // 0000-01-01T00:00:00
 		maxSec = 253402300800 // 10000-01-01T00:00:00
 	)
-	if sec < minSec || sec >= maxSec || offset <= -86400 || offset >= 86400 {
-		b = append(b, '"')
-		b = t.AppendFormat(b, time.RFC3339Nano)
-		return append(b, '"')
-	}
+	return offset, sec >= minSec && sec < maxSec && offset > -86400 && offset < 86400
+}
+
+// appendSeconds writes the opening quote, the date and the clock of t to the second, at the
+// zone offset (which direct accepted).
+func appendSeconds(b []byte, t time.Time, offset int) []byte {
+	const minSec = -62167219200 // 0000-01-01T00:00:00
+	sec := t.Unix() + int64(offset)
 	// Days since 1970-01-01 to a civil date: Howard Hinnant's civil_from_days, with its
 	// years starting on March 1st. The shift by 400 years keeps every division on
 	// non-negative numbers.
@@ -42,7 +72,12 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = append2(b, day, 'T')
 	b = append2(b, clock/3600, ':')
 	b = append2(b, clock/60%60, ':')
-	b = append(b, digits[clock%60/10], digits[clock%10])
+	return append(b, digits[clock%60/10], digits[clock%10])
+}
+
+// appendFraction writes the nanoseconds of t, their trailing zeros cut, the zone and the
+// closing quote.
+func appendFraction(b []byte, t time.Time, offset int) []byte {
 	if ns := t.Nanosecond(); ns != 0 {
 		// Nine digits in three independent groups, then the trailing zeros cut.
 		hi, mid, lo := ns/1e6, ns/1e3%1e3, ns%1e3

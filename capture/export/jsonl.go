@@ -3,7 +3,6 @@
 package export
 
 import (
-	"bufio"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -15,32 +14,48 @@ import (
 // capture interface). Output is buffered; Flush writes it out.
 type JSONLines struct {
 	mu     sync.Mutex
-	w      *bufio.Writer
-	buf    []byte // one encoded event
+	w      io.Writer
+	buf    []byte // encoded events not yet written
 	err    error
 	events atomic.Uint64
 }
 
+// writeAt is how much encoded output Emit gathers before it writes: the 64 KiB of the
+// bufio.Writer this used before, so live output comes out as often as it did.
+const writeAt = 64 << 10
+
 // NewJSONLines writes to w.
 func NewJSONLines(w io.Writer) *JSONLines {
-	return &JSONLines{w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 4096)}
+	return &JSONLines{w: w, buf: make([]byte, 0, writeAt+8<<10)}
 }
 
 // Emit writes ev as event.AppendJSON encodes it (the bytes of encoding/json's Encoder with
 // SetEscapeHTML(false), which this used before) and a newline, as the Kafka exporter's
-// messages are. The first write error is kept and returned by Flush; later events are counted
-// but not written.
+// messages are. Events are encoded straight into the output buffer, which is written once it
+// holds writeAt bytes. The first write error is kept and returned by Flush; later events are
+// counted but not written. ev is released (event.Release) once encoded: JSONLines is where its
+// life ends.
 func (j *JSONLines) Emit(ev *event.Event) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.events.Add(1)
 	if j.err != nil {
+		event.Release(ev)
 		return
 	}
-	b := append(event.AppendJSON(j.buf[:0], ev), '\n')
-	_, j.err = j.w.Write(b)
-	if cap(b) <= 1<<20 { // keep ordinary buffers, let a rare huge one go
-		j.buf = b
+	j.buf = append(event.AppendJSON(j.buf, ev), '\n')
+	event.Release(ev)
+	if len(j.buf) >= writeAt {
+		j.writeLocked()
+	}
+}
+
+// writeLocked writes the buffer out; a rare huge event's buffer is let go.
+func (j *JSONLines) writeLocked() {
+	_, j.err = j.w.Write(j.buf)
+	j.buf = j.buf[:0]
+	if cap(j.buf) > 1<<20 {
+		j.buf = make([]byte, 0, writeAt+8<<10)
 	}
 }
 
@@ -48,8 +63,8 @@ func (j *JSONLines) Emit(ev *event.Event) {
 func (j *JSONLines) Flush() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.err == nil {
-		j.err = j.w.Flush()
+	if j.err == nil && len(j.buf) > 0 {
+		j.writeLocked()
 	}
 	return j.err
 }

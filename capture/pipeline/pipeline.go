@@ -8,6 +8,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -114,6 +115,28 @@ type Pipeline struct {
 	// tls is the protocol named "tls" (event.TypeTLS), when configured: it takes every
 	// connection that opens with a TLS handshake (on its ports, or on any port without).
 	tls *Protocol
+	// seq numbers connections as they are first seen, and byFirst is Tick's and Close's
+	// scratch list of them in that order: the map's order differs from run to run, and
+	// events and flow records must come out the same for the same capture.
+	seq     uint64
+	byFirst []keyedConn
+}
+
+type keyedConn struct {
+	key connKey
+	c   *conn
+}
+
+// inOrder returns the connections in the order they were first seen, in p.byFirst, which the
+// caller clears when done so that it keeps no connection alive.
+func (p *Pipeline) inOrder() []keyedConn {
+	list := p.byFirst[:0]
+	for key, c := range p.conns {
+		list = append(list, keyedConn{key, c})
+	}
+	slices.SortFunc(list, func(a, b keyedConn) int { return cmp.Compare(a.c.seq, b.c.seq) })
+	p.byFirst = list
+	return list
 }
 
 type connKey struct {
@@ -131,6 +154,7 @@ type conn struct {
 	half       [2]reassembly.Half // indexed by protocols.Dir
 	first      time.Time
 	last       time.Time
+	seq        uint64              // first seen after seq-1 others (Pipeline.seq)
 	reported   [2]reassembly.Stats // at the last periodic flow record
 	nextReport time.Time
 	// receiver is made once per connection: as a two-pointer value it would be boxed into
@@ -353,7 +377,8 @@ func (p *Pipeline) open(key connKey, pkt *decode.Packet, ts time.Time) *conn {
 		p.stats.ConnsRefused.Add(1)
 		return nil
 	}
-	c := &conn{proto: proto, first: ts, last: ts, nextReport: ts.Add(p.opts.FlowPeriod)}
+	p.seq++
+	c := &conn{proto: proto, first: ts, last: ts, seq: p.seq, nextReport: ts.Add(p.opts.FlowPeriod)}
 	c.info = protocols.Conn{
 		Client:      client,
 		Server:      server,
@@ -426,7 +451,8 @@ func (p *Pipeline) Tick(now time.Time) {
 	p.nextTick = now.Add(time.Second)
 	idle := now.Add(-p.opts.IdleTimeout)
 	pending := now.Add(-p.opts.PendingTimeout)
-	for key, c := range p.conns {
+	for _, kc := range p.inOrder() {
+		key, c := kc.key, kc.c
 		if c.last.Before(idle) {
 			p.closeConn(key, c, now)
 			continue
@@ -450,15 +476,18 @@ func (p *Pipeline) Tick(now time.Time) {
 			}
 		}
 	}
+	clear(p.byFirst)
 	p.udp.tick(now)
 	p.expireUDPFlows(now)
 	p.stats.BufferedBytes.Store(int64(p.budget.Used()))
 }
 
-// Close ends every connection, as at the end of a capture file or on shutdown.
+// Close ends every connection, as at the end of a capture file or on shutdown, in the order
+// they were first seen.
 func (p *Pipeline) Close(now time.Time) {
-	for key, c := range p.conns {
-		p.closeConn(key, c, now)
+	for _, kc := range p.inOrder() {
+		p.closeConn(kc.key, kc.c, now)
 	}
+	clear(p.byFirst)
 	p.udp.close(now)
 }

@@ -326,3 +326,36 @@ func TestMalformedFramesAreCounted(t *testing.T) {
 		t.Errorf("no decode errors counted for truncated frames")
 	}
 }
+
+// TestCloseInFirstSeenOrder: the connections still open at the end of a capture end in the
+// order they were first seen, whatever the map's order, so a replay writes the same bytes every
+// time; idle connections closed by Tick too.
+func TestCloseInFirstSeenOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tick []time.Duration
+	}{{"close", nil}, {"idle", []time.Duration{time.Hour}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var pkts []pkt
+			var want []string
+			for i := range 40 {
+				port := 40000 + (i*7919)%1000 // first-seen order is not port order
+				c := fmt.Sprintf("10.0.0.1:%d", port)
+				pkts = append(pkts, pkt{src: c, dst: srv, seq: 100, flags: "S", at: time.Duration(i) * time.Millisecond})
+				want = append(want, fmt.Sprint(port))
+			}
+			for range 5 {
+				evs, _ := run(t, Options{Flows: true}, pkts, tc.tick...)
+				var got []string
+				for _, ev := range evs {
+					if ev.Type == event.TypeFlow {
+						got = append(got, fmt.Sprint(ev.Source.Port))
+					}
+				}
+				if strings.Join(got, " ") != strings.Join(want, " ") {
+					t.Fatalf("flow records of ports\n%v\nwant first-seen order\n%v", got, want)
+				}
+			}
+		})
+	}
+}

@@ -46,8 +46,14 @@ type Conn struct {
 	MidStream bool
 }
 
-// Sink receives finished events. Emit is called from the reassembly goroutine; the event then
-// belongs to the sink, and the parser must not touch it again.
+// Sink receives finished events. Emit is called from the reassembly goroutine, once per event.
+//
+// Ownership: ev belongs to the sink from the call on, and the parser must not touch it (nor
+// keep a pointer to it) after Emit. A sink that passes ev on to another sink gives it away in
+// turn and must not use it after that call returns. The sink that ends ev's life, an exporter
+// once it has encoded ev, may give it back with event.Release for protocols.NewEvent to reuse;
+// what ev's pointer fields point to is never reused, so a parser may share those between
+// events (a connection's User and DB). A sink that keeps events, as tests do, never releases.
 type Sink interface {
 	Emit(ev *event.Event)
 }
@@ -152,26 +158,24 @@ func (o *Options) MessageLimit() int {
 // endpoints, network fields and timing are filled in; the parser adds the rest and calls
 // Finish when the response is complete.
 func NewEvent(c *Conn, typ string, start time.Time) *event.Event {
-	ev := &event.Event{
-		Timestamp: start,
-		Type:      typ,
-		Event: event.Meta{
-			Kind:     "event",
-			Category: category(typ),
-			Dataset:  typ,
-			Start:    start,
-		},
-		Source:      event.Endpoint{IP: c.Client.Addr(), Port: c.Client.Port()},
-		Destination: event.Endpoint{IP: c.Server.Addr(), Port: c.Server.Port()},
-		Client:      event.Endpoint{IP: c.Client.Addr(), Port: c.Client.Port()},
-		Server:      event.Endpoint{IP: c.Server.Addr(), Port: c.Server.Port()},
-		Network: event.Network{
-			Type:        ipType(c.Client.Addr()),
-			Transport:   c.Transport,
-			Protocol:    typ,
-			CommunityID: c.CommunityID,
-			Interface:   c.Interface,
-		},
+	ev := event.New()
+	ev.Timestamp = start
+	ev.Type = typ
+	ev.Event = event.Meta{
+		Kind:     "event",
+		Category: category(typ),
+		Dataset:  typ,
+		Start:    start,
+	}
+	ev.Source = event.Endpoint{IP: c.Client.Addr(), Port: c.Client.Port()}
+	ev.Destination = event.Endpoint{IP: c.Server.Addr(), Port: c.Server.Port()}
+	ev.Client, ev.Server = ev.Source, ev.Destination
+	ev.Network = event.Network{
+		Type:        ipType(c.Client.Addr()),
+		Transport:   c.Transport,
+		Protocol:    typ,
+		CommunityID: c.CommunityID,
+		Interface:   c.Interface,
 	}
 	return ev
 }

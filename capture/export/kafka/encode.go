@@ -31,24 +31,10 @@ func encode(ev *event.Event) []byte {
 	return bytes.Clone(b)
 }
 
-// encodeMessage returns ev as encode does, and its message key, the community_id, in the same
-// new allocation: one allocation per event instead of two on the export path.
-func encodeMessage(ev *event.Event) (value, key []byte) {
-	bp := encodeBufs.Get().(*[]byte)
-	defer encodeBufs.Put(bp)
-	b := event.AppendJSON((*bp)[:0], ev)
-	if cap(b) <= 1<<20 {
-		*bp = b
-	}
-	id := ev.Network.CommunityID
-	msg := make([]byte, len(b)+len(id))
-	copy(msg, b)
-	copy(msg[len(b):], id)
-	value, key = msg[:len(b):len(b)], msg[len(b):]
-	if len(key) == 0 {
-		key = nil // no key: kafka-go spreads the event over the partitions
-	}
-	return value, key
+// appendMessage appends ev as encode does to dst (a scratch buffer) and returns it with the
+// message key, the community_id.
+func appendMessage(dst []byte, ev *event.Event) (value []byte, key string) {
+	return event.AppendJSON(dst, ev), ev.Network.CommunityID
 }
 
 // truncate cuts ev down to at most limit bytes of JSON: first the query text, then the bulky

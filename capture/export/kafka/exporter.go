@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +40,7 @@ type Exporter struct {
 	mu     sync.Mutex
 	cond   *sync.Cond // broadcast when items are added or removed, or on close
 	q      queue
+	arena  arena // holds the queued messages
 	bytes  int
 	closed bool
 	// finished is set by the sender when it stops; nothing queued after that would be sent.
@@ -73,7 +73,7 @@ func New(opts Options) (*Exporter, error) {
 		Addr:  kafkago.TCP(o.Brokers...),
 		Topic: o.Topic,
 		// The Java client's partitioner, so other producers keyed by community_id agree.
-		Balancer:     &kafkago.Murmur2Balancer{},
+		Balancer:     &lastKeyBalancer{},
 		MaxAttempts:  1, // the sender retries, with its own backoff and accounting
 		BatchSize:    min(o.BatchSize, writerBatchSize),
 		BatchBytes:   int64(o.BatchBytes),
@@ -82,7 +82,7 @@ func New(opts Options) (*Exporter, error) {
 		WriteTimeout: o.WriteTimeout,
 		RequiredAcks: acks,
 		Compression:  comp,
-		Transport:    transport(&o),
+		Transport:    &metadataCache{next: transport(&o)},
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	go e.run()
@@ -126,31 +126,45 @@ func (e *Exporter) Err() error {
 
 // Emit encodes ev and queues it. An event larger than MaxMessageBytes is cut down and marked;
 // when the queue is full the event is dropped and counted (DropNewest) or Emit waits (Block).
+// ev is released (event.Release) once encoded.
 func (e *Exporter) Emit(ev *event.Event) {
 	e.stats.Emitted.Add(1)
-	b, key := encodeMessage(ev)
+	bp := encodeBufs.Get().(*[]byte)
+	defer encodeBufs.Put(bp)
+	b, key := appendMessage((*bp)[:0], ev)
+	if cap(b) <= 1<<20 { // keep ordinary buffers, let a rare huge one go
+		*bp = b
+	}
 	if len(b) > e.o.MaxMessageBytes {
 		e.stats.Truncated.Add(1)
 		b = truncate(ev, len(b), e.o.MaxMessageBytes)
-		key = bytes.Clone(key) // the key must not keep the oversized encoding alive
 	}
+	typ := ev.Type
+	event.Release(ev) // b and key hold all of it now
 	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	it := item{value: b, key: key, typ: ev.Type, at: now}
-	for !e.closed && !e.finished && e.bytes > 0 && e.bytes+it.size() > e.o.QueueBytes {
+	size := len(b) + len(key)
+	for !e.closed && !e.finished && e.bytes > 0 && e.bytes+size > e.o.QueueBytes {
 		if e.o.QueueFull != Block {
-			e.dropLocked(ev.Type, reasonQueueFull, now)
+			e.dropLocked(typ, reasonQueueFull, now)
 			return
 		}
 		e.cond.Wait()
 	}
 	if e.closed || e.finished {
-		e.dropLocked(ev.Type, reasonShutdown, now)
+		e.dropLocked(typ, reasonShutdown, now)
 		return
 	}
+	// Value and key share one piece of a chunk, copied out of the scratch buffer.
+	msg, c := e.arena.alloc(size)
+	copy(msg[copy(msg, b):], key)
+	it := item{value: msg[:len(b):len(b)], key: msg[len(b):], typ: typ, at: now, chunk: c}
+	if len(key) == 0 {
+		it.key = nil // no key: kafka-go spreads the event over the partitions
+	}
 	e.q.push(it)
-	e.bytes += it.size()
+	e.bytes += size
 	e.stats.QueueBytes.Store(int64(e.bytes))
 	e.stats.QueueEvents.Add(1)
 	e.cond.Broadcast()
@@ -403,6 +417,9 @@ func (e *Exporter) ack(items []item) {
 	}
 	e.stats.Acked.Add(uint64(len(items)))
 	e.mu.Lock()
+	for i := range items {
+		e.arena.release(items[i].chunk) // kafka-go is done with them
+	}
 	e.bytes -= size
 	e.stats.QueueBytes.Store(int64(e.bytes))
 	e.stats.QueueEvents.Add(-int64(len(items)))

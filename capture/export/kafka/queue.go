@@ -12,6 +12,7 @@ type item struct {
 	key, value []byte
 	typ        string
 	at         time.Time // when Emit queued it, for the enqueue-to-ack latency
+	chunk      *chunk    // what holds key and value (arena), nil for an allocation of their own
 }
 
 func (it *item) size() int { return len(it.key) + len(it.value) }

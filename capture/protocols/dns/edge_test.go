@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -58,6 +59,37 @@ func TestTimeout(t *testing.T) {
 	}
 	if u.(*UDP).Stats.TimedOut != 1 || u.(*UDP).Stats.Orphans != 1 || len(u.(*UDP).pending) != 0 {
 		t.Errorf("stats %+v", u.(*UDP).Stats)
+	}
+}
+
+// TestUnansweredInCaptureOrder: queries that time out, or are still open at the end, are
+// reported in the order they were sent, not in the pending table's (map) order.
+func TestUnansweredInCaptureOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(u protocols.DatagramParser)
+	}{
+		{"tick", func(u protocols.DatagramParser) { u.Tick(t0.Add(time.Minute)) }},
+		{"close", func(u protocols.DatagramParser) { u.Close(t0) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sink protocoltest.Collector
+			u := NewUDP("eth0", nil, &sink)
+			var want []uint16
+			for i := range uint16(50) {
+				id := i * 7919 // sent order is not id order
+				u.Datagram(client, server, msg(id, 0x0100, 1, 0, 0, 0, qname), t0)
+				want = append(want, id)
+			}
+			tc.end(u)
+			var got []uint16
+			for _, ev := range sink.Events {
+				got = append(got, ev.DNS.ID)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("ids reported\n%v\nwant the order sent\n%v", got, want)
+			}
+		})
 	}
 }
 

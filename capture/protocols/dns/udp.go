@@ -5,7 +5,9 @@
 package dns
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/audit-io/wire-audit/capture/decode"
@@ -27,6 +29,7 @@ type pendingKey struct {
 
 type pending struct {
 	ts    time.Time
+	seq   uint64 // the query's place in capture order (UDP.seq)
 	bytes int
 	n     int
 	msg   [maxKept]byte
@@ -52,6 +55,16 @@ type UDP struct {
 	free    []int32
 	b       builder
 	Stats   Stats
+	// seq numbers queries as they arrive; expired is Tick's and Close's scratch list, which
+	// they sort by it, so that unanswered queries are reported in capture order and not in the
+	// map's, which differs from run to run.
+	seq     uint64
+	expired []expiredQuery
+}
+
+type expiredQuery struct {
+	key pendingKey
+	i   int32
 }
 
 // NewUDP is the protocols.DatagramFactory of DNS.
@@ -106,7 +119,8 @@ func (u *UDP) query(key pendingKey, msg []byte, ts time.Time) {
 		i = int32(len(u.slots) - 1)
 	}
 	p := &u.slots[i]
-	p.ts, p.bytes = ts, len(msg)
+	u.seq++
+	p.ts, p.seq, p.bytes = ts, u.seq, len(msg)
 	p.n = copy(p.msg[:], msg[:u.b.q.end])
 	clear(p.msg[6:headerLen]) // the records are not kept, so the copy claims none
 	u.pending[key] = i
@@ -128,24 +142,31 @@ func (u *UDP) emit(key pendingKey, query []byte, qts time.Time, qBytes int, resp
 
 // Tick implements protocols.DatagramParser: queries older than the timeout end as errors.
 func (u *UDP) Tick(now time.Time) {
-	deadline := now.Add(-u.timeout)
-	for key, i := range u.pending {
-		if p := &u.slots[i]; p.ts.Before(deadline) {
-			u.Stats.TimedOut++
-			u.emit(key, p.msg[:p.n], p.ts, p.bytes, nil, time.Time{}, msgNoResponse)
-			u.release(key, i)
-		}
-	}
+	u.expire(now.Add(-u.timeout), false)
 }
 
 // Close implements protocols.DatagramParser: every query still open ends without a response.
 func (u *UDP) Close(time.Time) {
+	u.expire(time.Time{}, true)
+}
+
+// expire reports the pending queries sent before deadline (all of them with all) as
+// unanswered, in the order they were captured.
+func (u *UDP) expire(deadline time.Time, all bool) {
+	list := u.expired[:0]
 	for key, i := range u.pending {
-		p := &u.slots[i]
-		u.Stats.TimedOut++
-		u.emit(key, p.msg[:p.n], p.ts, p.bytes, nil, time.Time{}, msgNoResponse)
-		u.release(key, i)
+		if all || u.slots[i].ts.Before(deadline) {
+			list = append(list, expiredQuery{key, i})
+		}
 	}
+	slices.SortFunc(list, func(a, b expiredQuery) int { return cmp.Compare(u.slots[a.i].seq, u.slots[b.i].seq) })
+	for _, q := range list {
+		p := &u.slots[q.i]
+		u.Stats.TimedOut++
+		u.emit(q.key, p.msg[:p.n], p.ts, p.bytes, nil, time.Time{}, msgNoResponse)
+		u.release(q.key, q.i)
+	}
+	u.expired = list[:0]
 }
 
 var _ protocols.DatagramParser = (*UDP)(nil)

@@ -95,6 +95,9 @@ type parser struct {
 	subscribed int
 	// drop counts replies still to come for commands that were not tracked.
 	drop int
+	// free holds commands that were reported, for reuse: at most as many as were ever
+	// outstanding at once (maxPending+1).
+	free []*command
 }
 
 // command is one request waiting for its reply.
@@ -228,6 +231,16 @@ func (p *parser) lostClient(ts time.Time) {
 	p.resync.start()
 }
 
+// newCommand returns a zero command, a reported one when there is one.
+func (p *parser) newCommand() *command {
+	if n := len(p.free); n > 0 {
+		c := p.free[n-1]
+		p.free = p.free[:n-1]
+		return c
+	}
+	return &command{}
+}
+
 // push queues a complete command.
 func (p *parser) push(c *command) {
 	if p.queue.Len() >= maxPending {
@@ -327,7 +340,8 @@ func (p *parser) message(rb *replyBuilder, kind string, ts time.Time) {
 func (p *parser) emit(c *command, end time.Time, note string) {
 	ev := protocols.NewEvent(p.conn, event.TypeRedis, c.start)
 	ev.Method, ev.Query, ev.QueryTruncated = c.method, c.query, c.cut
-	ev.Redis = &event.Redis{ReturnValue: c.ret, Error: c.err}
+	red := ev.NewRedis()
+	red.ReturnValue, red.Error = c.ret, c.err
 	ev.Status = event.StatusOK
 	if c.isErr || note != "" {
 		ev.Status = event.StatusError
@@ -340,16 +354,20 @@ func (p *parser) emit(c *command, end time.Time, note string) {
 	}
 	protocols.Finish(ev, end, c.reqBytes, c.respBytes)
 	p.sink.Emit(ev)
+	// Every command ends here, once: reuse it for a later one.
+	*c = command{}
+	p.free = append(p.free, c)
 }
 
 // cmdBuilder turns the client's values into commands.
 type cmdBuilder struct {
-	p      *parser
-	last   string // the previous verb
-	method []byte
-	q      []byte
-	cut    bool
-	n      int
+	p         *parser
+	last      string // the previous verb
+	lastQuery string // the previous query text
+	method    []byte
+	q         []byte
+	cut       bool
+	n         int
 }
 
 func (b *cmdBuilder) open(*reader, byte, int, int) {}
@@ -385,10 +403,16 @@ func (b *cmdBuilder) done(r *reader, _ time.Time) {
 	if len(q) > b.p.qmax {
 		q, cut = truncate(q, b.p.qmax), true
 	}
+	// Commands repeat (a client pipelines runs of the same one): the verb and the query
+	// strings are made once per run.
 	if string(b.method) != b.last {
-		b.last = string(b.method) // commands repeat: the verb string is made once per run
+		b.last = string(b.method)
 	}
-	c := &command{method: b.last, query: string(q), cut: cut, start: r.val.start, reqBytes: uint64(r.val.wire)}
+	if string(q) != b.lastQuery {
+		b.lastQuery = string(q)
+	}
+	c := b.p.newCommand()
+	c.method, c.query, c.cut, c.start, c.reqBytes = b.last, b.lastQuery, cut, r.val.start, uint64(r.val.wire)
 	switch c.method {
 	case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE":
 		c.sub = string(bytes.ToLower(b.method))
@@ -406,6 +430,7 @@ type replyBuilder struct {
 	nitem int
 	third int64
 	hasN  bool
+	last  string // the previous summary
 }
 
 func (b *replyBuilder) sep(r *reader, depth int) {
@@ -517,7 +542,14 @@ func (b *replyBuilder) kind() string {
 
 func (b *replyBuilder) count() (int, bool) { return int(b.third), b.hasN && b.nitem == 3 }
 
-func (b *replyBuilder) summary() string { return string(b.sum) }
+// summary is the reply's summary; replies repeat too ("OK"), so the previous string is
+// reused when it is the same.
+func (b *replyBuilder) summary() string {
+	if string(b.sum) != b.last {
+		b.last = string(b.sum)
+	}
+	return b.last
+}
 
 func (b *replyBuilder) errText() string { return string(b.sum) }
 
