@@ -85,9 +85,11 @@ test: test-packages envtest node-bins kustomize helm images ferretdb gotestsum #
 	go vet ./...
 	@# -p 3 on 2 cores: the three packages that start a node take turns on its lock, and most
 	@# integration tests wait on servers rather than compute, so a third package keeps both cores busy.
-	@# gotestsum prints what go test prints, then each skipped test with its reason and a DONE
-	@# line that counts the skips: a skip is a machine that cannot have a tool (internal/testenv).
-	$(GOTESTSUM) --format $(if $(filter -v -v=true -test.v,$(TEST_ARGS)),standard-verbose,standard-quiet) -- ./... -count=1 -p 3 $(TEST_ARGS)
+	@# gotestsum prints a line per package as it ends and a failing test's output as go test does
+	@# (--- FAIL), then each skipped test with its reason and a DONE line that counts the skips:
+	@# a skip is a machine that cannot have a tool (internal/testenv). -v in TEST_ARGS prints all.
+	$(GOTESTSUM) --format $(if $(filter -v -v=true -test.v,$(TEST_ARGS)),standard-verbose,pkgname-and-test-fails) \
+		--format-icons text --format-hide-empty-pkg -- ./... -count=1 -p 3 $(TEST_ARGS)
 
 .PHONY: bench
 bench: test-packages envtest node-bins helm images ferretdb load-pcaps $(LOCALBIN)/grpc-load.pcap $(LOCALBIN)/mongodb-load.pcap $(LOCALBIN)/packetbeat ## Run the benchmarks: unit benchmarks with allocations, capture replay against tshark and live capture, the whole sidecar against tshark and Packetbeat, pod creation through the API server, forced certificate rotation, the real node (BENCH_ARGS adds flags).
