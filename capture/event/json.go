@@ -175,9 +175,17 @@ var safe = func() (t [256]bool) {
 
 const hex = "0123456789abcdef"
 
+// text is what appendString quotes: a string, or bytes in place (a decoder's buffer).
+type text interface{ string | []byte }
+
+// AppendString writes s as a JSON string exactly as encoding/json's appendString does with
+// escapeHTML false, which is also how the MongoDB driver quotes strings in Extended JSON.
+// For a decoder that writes JSON text of its own, such as the MongoDB query.
+func AppendString[S text](b []byte, s S) []byte { return appendString(b, s) }
+
 // appendString writes s as a JSON string exactly as encoding/json's appendString does with
 // escapeHTML false.
-func appendString(b []byte, s string) []byte {
+func appendString[S text](b []byte, s S) []byte {
 	i := 0
 	for i+8 <= len(s) && plain8(load8(s[i:])) {
 		i += 8
@@ -194,7 +202,7 @@ func appendString(b []byte, s string) []byte {
 }
 
 // appendEscaped writes the rest of the JSON string s whose bytes before i need no escaping.
-func appendEscaped(b []byte, s string, i int) []byte {
+func appendEscaped[S text](b []byte, s S, i int) []byte {
 	start := 0
 	for i < len(s) {
 		// Skip eight bytes at a time while none needs a look.
@@ -231,7 +239,7 @@ func appendEscaped(b []byte, s string, i int) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := decodeRune(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
 			b = append(b, s[start:i]...)
@@ -264,8 +272,16 @@ func plain8(w uint64) bool {
 	return m&highs == 0
 }
 
+// decodeRune is utf8.DecodeRune for either kind of text, without a copy.
+func decodeRune[S text](s S) (rune, int) {
+	if b, ok := any(s).([]byte); ok {
+		return utf8.DecodeRune(b)
+	}
+	return utf8.DecodeRuneInString(string(s))
+}
+
 // load8 reads the first eight bytes of s as a little-endian word (one load once compiled).
-func load8(s string) uint64 {
+func load8[S text](s S) uint64 {
 	_ = s[7]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56

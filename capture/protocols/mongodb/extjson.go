@@ -7,9 +7,10 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/audit-io/wire-audit/capture/event"
 )
 
 // jsonOut writes the rewritten command as relaxed Extended JSON, byte for byte what
@@ -39,7 +40,7 @@ func (j *jsonOut) key(k []byte) {
 		j.buf = append(j.buf, ',')
 	}
 	if !j.arrays[len(j.arrays)-1] {
-		j.buf = appendJSONString(j.buf, k)
+		j.buf = event.AppendString(j.buf, k)
 		j.buf = append(j.buf, ':')
 	}
 }
@@ -98,7 +99,7 @@ func appendExtJSON(dst []byte, v bsoncore.Value) ([]byte, bool) {
 		if !ok {
 			return dst, false
 		}
-		return appendJSONString(dst, s), true
+		return event.AppendString(dst, s), true
 	case bsoncore.TypeBinary:
 		if len(d) < 5 || d[4] == 0x02 { // old binary: the driver reads a second length
 			return dst, false
@@ -205,60 +206,4 @@ func appendDate(dst []byte, ms int64) []byte {
 	dst = append(dst, `{"$date":"`...)
 	dst = t.AppendFormat(dst, rfc3339Milli)
 	return append(dst, `"}`...)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString quotes s as the driver's writeStringWithEscapes does without HTML
-// escaping: short escapes for \b \f \n \r \t, \u00XX for the other control bytes, U+FFFD for
-// bytes that are not UTF-8, and \u2028 and \u2029 escaped.
-func appendJSONString(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRune(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
