@@ -392,6 +392,22 @@ func (e *Exporter) deliver(items []item, msgs []kafkago.Message) ([]item, error)
 		}
 		items = failed
 		e.stats.KafkaErrors.Add(1)
+		if tooLarge(err) {
+			// The broker refused a record batch larger than its message.max.bytes, which a
+			// batch of BatchBytes reaches uncompressed (--kafka-compression none) or with
+			// data that does not compress. Retrying the same batch would fail forever:
+			// send it in halves instead, down to single events.
+			if len(items) == 1 {
+				e.dropTooLarge(items[0], err)
+				return nil, nil
+			}
+			half := len(items) / 2
+			if rest, err := e.deliver(items[:half], msgs); err != nil {
+				return append(rest, items[half:]...), err
+			}
+			items = items[half:]
+			continue
+		}
 		if e.o.OnError != nil {
 			e.o.OnError(err, len(items), backoff)
 		}
@@ -403,28 +419,59 @@ func (e *Exporter) deliver(items []item, msgs []kafkago.Message) ([]item, error)
 	return nil, nil
 }
 
+// tooLarge tells whether err is the broker's refusal of a record batch over its size limit,
+// for every event of a write.
+func tooLarge(err error) bool {
+	var werrs kafkago.WriteErrors
+	if !errors.As(err, &werrs) {
+		return errors.Is(err, kafkago.MessageSizeTooLarge)
+	}
+	for _, w := range werrs {
+		if w != nil && !errors.Is(w, kafkago.MessageSizeTooLarge) {
+			return false
+		}
+	}
+	return true
+}
+
+// dropTooLarge counts an event that the broker refuses even alone, its one batch being over
+// the topic's max.message.bytes: a limit below MaxMessageBytes. It cannot ever be delivered,
+// so it is reported in a loss event instead of retried.
+func (e *Exporter) dropTooLarge(it item, err error) {
+	if e.o.OnError != nil {
+		e.o.OnError(fmt.Errorf("kafka: a %d-byte event was refused alone (set the maximum message bytes below the topic's max.message.bytes): %w", len(it.value), err), 1, 0)
+	}
+	e.mu.Lock()
+	e.dropLocked(it.typ, reasonTooLarge, time.Now())
+	e.releaseLocked([]item{it})
+	e.mu.Unlock()
+}
+
 func (e *Exporter) ack(items []item) {
 	if len(items) == 0 {
 		return
 	}
 	now := time.Now()
-	size := 0
 	for i := range items {
-		size += items[i].size()
 		if e.o.Latency != nil {
 			e.o.Latency.Observe(now.Sub(items[i].at).Seconds())
 		}
 	}
 	e.stats.Acked.Add(uint64(len(items)))
 	e.mu.Lock()
+	e.releaseLocked(items)
+	e.mu.Unlock()
+}
+
+// releaseLocked takes items, which kafka-go is done with, out of the queue's accounting.
+func (e *Exporter) releaseLocked(items []item) {
 	for i := range items {
-		e.arena.release(items[i].chunk) // kafka-go is done with them
+		e.arena.release(items[i].chunk)
+		e.bytes -= items[i].size()
 	}
-	e.bytes -= size
 	e.stats.QueueBytes.Store(int64(e.bytes))
 	e.stats.QueueEvents.Add(-int64(len(items)))
 	e.cond.Broadcast()
-	e.mu.Unlock()
 }
 
 // reportLoss sends one loss event for the drops since the last report. Kafka has just

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audit-io/wire-audit/capture/event"
@@ -265,4 +268,60 @@ func TestKeepRetryingPastStartTimeout(t *testing.T) {
 	if len(reported) != 0 {
 		t.Fatalf("the start timeout was reported %d more times, want once", len(reported))
 	}
+}
+
+// A batch over the broker's message.max.bytes, as BatchBytes of uncompressed JSON is, is sent
+// in halves instead of retried forever; an event the broker refuses even alone is reported
+// lost, and the events after it still go.
+func TestBatchOverBrokerLimitIsSplit(t *testing.T) {
+	const limit = 64 << 10
+	c := kafkatest.Start(t, kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(limit)}))
+	var refused atomic.Int64
+	e := newExporter(t, kafka.Options{Brokers: c.ListenAddrs(), Compression: "none", QueueFull: kafka.Block,
+		OnError: func(err error, _ int, _ time.Duration) {
+			if strings.Contains(err.Error(), "refused alone") {
+				refused.Add(1)
+			}
+		}})
+	const conns, perConn = 4, 500 // about 300 KB a connection: several times the limit
+	for i := range perConn {
+		for conn := range conns {
+			ev := mkEvent(conn, i)
+			ev.Query += " /* " + strings.Repeat("p", 100) + " */"
+			e.Emit(ev)
+		}
+	}
+	huge := mkEvent(conns, 0)
+	huge.Query = "SELECT '" + strings.Repeat("x", 2*limit) + "'" // under MaxMessageBytes, over the broker's limit
+	e.Emit(huge)
+	e.Emit(mkEvent(conns+1, 0))
+	if err := closeExporter(t, e, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.Stats().Acked.Load(), uint64(conns*perConn+2); got != want { // the loss event is acked too
+		t.Fatalf("acked %d, want %d", got, want)
+	}
+	if refused.Load() != 1 || e.DroppedByType()[event.TypeMySQL] != 1 {
+		t.Fatalf("refused alone %d times, dropped %v; want the one huge event", refused.Load(), e.DroppedByType())
+	}
+	recs := kafkatest.Consume(t, c.ListenAddrs(), conns*perConn+2, 20*time.Second)
+	var loss *event.Event
+	var rest []*kgo.Record
+	for _, r := range recs {
+		var ev event.Event
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case ev.Type == event.TypeLoss:
+			loss = &ev
+		case ev.Network.CommunityID == fmt.Sprintf("1:conn-%03d=", conns+1):
+		default:
+			rest = append(rest, r)
+		}
+	}
+	if loss == nil || loss.Loss.Total != 1 || loss.Loss.Reason != "message_too_large" {
+		t.Fatalf("loss event %+v, want one event lost as message_too_large", loss)
+	}
+	checkOrdered(t, rest, conns, perConn)
 }

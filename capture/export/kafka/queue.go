@@ -78,6 +78,8 @@ func (l *losses) add(typ, reason string, n uint64, now time.Time) {
 const (
 	reasonQueueFull = "queue_full"
 	reasonShutdown  = "shutdown"
+	// The broker refused the event even alone: over the topic's max.message.bytes.
+	reasonTooLarge = "message_too_large"
 )
 
 // event builds the `type: loss` report of l.
