@@ -20,7 +20,8 @@ type LoadOptions struct {
 	Dir string
 	// Packets is the least number of packets each file holds. Default 600000.
 	Packets int
-	// Protocols to capture, of "pgsql", "mysql", "redis", "http", "dns" (lookups over UDP
+	// Protocols to capture, of "pgsql", "mysql", "redis" (redis-benchmark -P 16), "redis-rr"
+	// (redis-benchmark, one command per round trip), "http", "dns" (lookups over UDP
 	// against dnsmasq), "grpc" (unary calls over HTTP/2) and "mongodb" (Go-driver inserts and
 	// finds against FerretDB). Default pgsql and mysql.
 	Protocols []string
@@ -103,7 +104,9 @@ func CaptureLoad(t TB, opts LoadOptions) []LoadCapture {
 		case "dns":
 			lp = dnsLoad(t, pair, opts.Clients)
 		case "redis":
-			lp = redisLoad(t, pair, opts.Clients)
+			lp = redisLoad(t, pair, opts.Clients, 16)
+		case "redis-rr":
+			lp = redisLoad(t, pair, opts.Clients, 1)
 		case "http":
 			lp = httpLoad(t, pair, opts.Clients)
 		case "grpc":
@@ -216,13 +219,19 @@ func slapLoad(t TB, pair *Pair, clients int) loadProtocol {
 	}}
 }
 
-// redisLoad starts redis-server; a round is redis-benchmark pipelining 16 commands per write
-// over clients connections, for SET, GET, LPUSH and INCR (n commands in all).
-func redisLoad(t TB, pair *Pair, clients int) loadProtocol {
+// redisLoad starts redis-server; a round is redis-benchmark pipelining pipeline commands per
+// write (1: one request and its reply at a time, as most application clients do) over
+// clients connections, for SET, GET, LPUSH and INCR (n commands in all).
+func redisLoad(t TB, pair *Pair, clients, pipeline int) loadProtocol {
 	t.Helper()
 	r := StartRedis(t, pair, RedisOptions{})
-	return loadProtocol{port: r.Port, first: 200000, most: 2000000, round: func(_, n int) error {
-		_, err := r.Benchmark("-c", strconv.Itoa(clients), "-n", strconv.Itoa(max(1, n/4)), "-P", "16",
+	// A request and its reply take about two packets unpipelined, an eighth of that at -P 16.
+	first, most := 200000, 2000000
+	if pipeline == 1 {
+		first, most = 30000, 400000
+	}
+	return loadProtocol{port: r.Port, first: first, most: most, round: func(_, n int) error {
+		_, err := r.Benchmark("-c", strconv.Itoa(clients), "-n", strconv.Itoa(max(1, n/4)), "-P", strconv.Itoa(pipeline),
 			"-t", "set,get,lpush,incr", "-q")
 		return err
 	}}

@@ -1,7 +1,10 @@
 // Command loadpcap writes pcap files of sustained real load for the replay benchmarks:
 // pgsql-load.pcap (pgbench), mysql-load.pcap (mariadb-slap), redis-load.pcap (redis-benchmark
-// -P 16), http-load.pcap (curl keep-alive to nginx) and grpc-load.pcap (grpc-go unary calls,
-// test/h2peer), captured on the pod side of a veth pair. It needs root and the Debian packages listed in package realnet.
+// -P 16), redis-rr-load.pcap (redis-benchmark, one command per round trip), http-load.pcap
+// (curl keep-alive to nginx), dns-load.pcap (lookups against dnsmasq), grpc-load.pcap (grpc-go
+// unary calls, test/h2peer) and mongodb-load.pcap (the Go driver against FerretDB), captured
+// on the pod side of a veth pair. It needs root and the Debian packages listed in package
+// realnet.
 //
 //	go run ./test/realnet/cmd/loadpcap -out bin -packets 600000
 package main
@@ -33,7 +36,7 @@ func run() int {
 	var (
 		out       = flag.String("out", "bin", "directory for the pcap files")
 		packets   = flag.Int("packets", 600000, "least number of packets per file")
-		protocols = flag.String("protocols", "pgsql,mysql", "comma-separated protocols to capture: pgsql, mysql, redis, http, dns, grpc")
+		protocols = flag.String("protocols", "pgsql,mysql", "comma-separated protocols to capture: pgsql, mysql, redis, redis-rr, http, dns, grpc, mongodb")
 		clients   = flag.Int("clients", 4, "concurrent client connections")
 		noOffload = flag.Bool("disable-offloads", false, "capture MTU-sized packets instead of GSO super-packets")
 		timeout   = flag.Duration("timeout", 15*time.Minute, "give up after this long")
