@@ -101,6 +101,8 @@ bench: test-packages envtest node-bins helm images ferretdb load-pcaps $(LOCALBI
 	go test ./test/capturebench -run '^$$' -bench Replay -benchtime 5x $(BENCH_ARGS)
 	@# The whole sidecar process on one core on a mixed capture of all five, with tshark and Packetbeat on the same file and Kafka output to a kfake process.
 	go test ./test/capturebench -run '^$$' -bench Process -benchtime 5x -timeout 60m $(BENCH_ARGS)
+	@# The same with Redis one command per round trip: the mix of issue 14, 0.5 events a packet instead of 2.
+	go test ./test/capturebench -run '^$$' -bench Process -benchtime 5x -timeout 60m -mixed-pcaps $(MIX_RR) $(BENCH_ARGS)
 	@# The sidecar live on a veth: 10k concurrent connections injected at 200k packets/s.
 	go test ./test/capturebench -run '^$$' -bench Live -benchtime 1x $(BENCH_ARGS)
 	@# 1000 rounds of three pods at 240/s, three times: enough samples for a p99 per class.
@@ -119,9 +121,11 @@ bench: test-packages envtest node-bins helm images ferretdb load-pcaps $(LOCALBI
 # the replay benchmark, made once.
 LOAD_PCAPS := $(LOCALBIN)/pgsql-load.pcap $(LOCALBIN)/mysql-load.pcap $(LOCALBIN)/redis-load.pcap $(LOCALBIN)/http-load.pcap $(LOCALBIN)/dns-load.pcap
 TLS_LOAD_PCAP := $(LOCALBIN)/tls-load.pcap
+# BenchmarkProcess's second mix (paths from test/capturebench).
+MIX_RR := ../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-rr-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap
 
 .PHONY: load-pcaps
-load-pcaps: $(LOAD_PCAPS) $(TLS_LOAD_PCAP) ## Capture 600k+ packets each of pgbench, mariadb-slap, redis-benchmark, curl and DNS lookup load, and 3000 curl HTTPS connections, into bin/ (needs root).
+load-pcaps: $(LOAD_PCAPS) $(LOCALBIN)/redis-rr-load.pcap $(TLS_LOAD_PCAP) ## Capture 600k+ packets each of pgbench, mariadb-slap, redis-benchmark (pipelined, and one command per round trip), curl and DNS lookup load, and 3000 curl HTTPS connections, into bin/ (needs root).
 
 # Packetbeat 7.17.29, the tool the sidecar replaces, for BenchmarkProcess only (not make test).
 # libpcap-dev is its cgo dependency.
@@ -136,6 +140,11 @@ $(LOAD_PCAPS) &:
 # 10 minutes) so that adding it does not remake the others.
 $(LOCALBIN)/mongodb-load.pcap: | $(LOCALBIN)/ferretdb
 	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols mongodb
+
+# redis-benchmark with one command per round trip, as most application clients talk, for the
+# five-protocol mix at issue 14's density of events (0.5 a packet; redis-load.pcap's -P 16 has 8).
+$(LOCALBIN)/redis-rr-load.pcap:
+	go run ./test/realnet/cmd/loadpcap -out $(LOCALBIN) -packets 600000 -protocols redis-rr
 
 # gRPC unary calls over HTTP/2 (test/h2peer, grpc-go), made once, on its own so that adding it
 # does not remake the others.

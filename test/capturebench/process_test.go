@@ -23,7 +23,7 @@ import (
 
 var (
 	mixedPcaps = flag.String("mixed-pcaps", "../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-load.pcap,../../bin/http-load.pcap,../../bin/dns-load.pcap",
-		"Comma-separated captures BenchmarkProcess mixes: by default the five protocols of issue 14; the -pcaps list mixes all eight load captures.")
+		"Comma-separated captures BenchmarkProcess mixes: by default the five protocols of issue 14, with Redis pipelined 16 deep (2 events a packet); make bench also runs redis-rr-load.pcap in place of redis-load.pcap (0.5 events a packet, as issue 14's capture had); the -pcaps list mixes all eight load captures.")
 	mixedPerFile = flag.Int("mixed-packets", 132_000, "Frames BenchmarkProcess takes from the start of each -mixed-pcaps capture for its mixed capture.")
 	packetbeat   = flag.String("packetbeat", "../../bin/packetbeat", "Packetbeat 7.17.29 for BenchmarkProcess (make bench builds it from test/tools/packetbeat).")
 	captureFrom  = flag.String("capture-before", "", "A capture binary of an earlier version: BenchmarkProcess runs it on the same file in the same run and fails unless its output is the same byte for byte.")
