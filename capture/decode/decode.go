@@ -48,6 +48,10 @@ type Decoder struct {
 	payload gopacket.Payload
 	// parser6 decodes the IPv6 packets of a raw-IP capture.
 	parser6 *gopacket.DecodingLayerParser
+	// ethernet: frames start with an Ethernet header, which the fast path decodes.
+	ethernet bool
+	// slow turns the fast path off (FuzzFast compares the two).
+	slow bool
 }
 
 // ErrNotTransport reports a frame that holds no TCP or UDP packet (ARP, ICMP, a non-first
@@ -57,7 +61,7 @@ var ErrNotTransport = errors.New("no TCP or UDP packet in frame")
 // New returns a decoder for frames of the given link type: Ethernet (which is also what
 // AF_PACKET gives on lo and veth), Linux cooked capture, BSD loopback, or raw IP.
 func New(link layers.LinkType) (*Decoder, error) {
-	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 8)}
+	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 8), ethernet: link == layers.LinkTypeEthernet}
 	var first gopacket.LayerType
 	switch link {
 	case layers.LinkTypeEthernet:
@@ -87,6 +91,11 @@ func New(link layers.LinkType) (*Decoder, error) {
 // Decode fills p from frame. It returns ErrNotTransport for frames without TCP or UDP, and an
 // error for malformed headers; p is valid only when the error is nil.
 func (d *Decoder) Decode(frame []byte, p *Packet) error {
+	if !d.slow {
+		if ok, err := d.fast(frame, p); ok {
+			return err
+		}
+	}
 	parser := d.parser
 	if d.parser6 != nil && len(frame) > 0 && frame[0]>>4 == 6 {
 		parser = d.parser6
