@@ -36,6 +36,23 @@ type binary struct {
 	err  error
 }
 
+// builtDirs are the directories get built binaries into, removed by TestMain.
+var (
+	builtMu   sync.Mutex
+	builtDirs []string
+)
+
+// TestMain removes the binaries the tests built, once they have all run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builtMu.Lock()
+	for _, dir := range builtDirs {
+		_ = os.RemoveAll(dir)
+	}
+	builtMu.Unlock()
+	os.Exit(code)
+}
+
 // get builds the binary with build (into a new temporary directory) once, and returns its
 // path; a failed build fails every test that asks.
 func (b *binary) get(t *testing.T, build func(dir string) (string, error)) string {
@@ -46,6 +63,9 @@ func (b *binary) get(t *testing.T, build func(dir string) (string, error)) strin
 			b.err = err
 			return
 		}
+		builtMu.Lock()
+		builtDirs = append(builtDirs, dir)
+		builtMu.Unlock()
 		b.path, b.err = build(dir)
 	})
 	if b.err != nil {
