@@ -126,7 +126,9 @@ func CaptureLoad(t TB, opts LoadOptions) []LoadCapture {
 func captureRounds(t TB, pair *Pair, proto string, lp loadProtocol, opts LoadOptions) LoadCapture {
 	t.Helper()
 	final := filepath.Join(opts.Dir, proto+"-load.pcap")
-	tmp := final + ".tmp"
+	// A name of its own per process, so that two runs at once (make bench beside another
+	// make target) cannot write into one file.
+	tmp := fmt.Sprintf("%s.%d.tmp", final, os.Getpid())
 	t.Cleanup(func() { _ = os.Remove(tmp) })
 	c := LoadCapture{Protocol: proto, File: final}
 	start := time.Now()
