@@ -20,13 +20,19 @@ import (
 // or more, which encoding/json refuses with an error, is written as time.RFC3339Nano formats
 // it. Capture timestamps never are.
 func AppendJSON(dst []byte, ev *Event) []byte {
+	return (*Encoder)(nil).AppendJSON(dst, ev)
+}
+
+// AppendJSON appends ev as the package's AppendJSON does, byte for byte. A nil Encoder keeps
+// nothing; it is how AppendJSON shares this code.
+func (e *Encoder) AppendJSON(dst []byte, ev *Event) []byte {
 	if ev == nil {
 		return append(dst, "null"...)
 	}
 	b := dst
 	b = append(b, `{"@timestamp":`...)
 	at := len(b)
-	b = appendTime(b, ev.Timestamp)
+	b = e.appendTime(b, ev.Timestamp)
 	ts := b[at:] // event.start is most often the same time
 	b = append(b, `,"type":`...)
 	b = appendString(b, ev.Type)
@@ -38,17 +44,8 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	}
 	b = optString(b, `,"query_fingerprint":`, ev.QueryFingerprint)
 	b = append(b, `,"event":`...)
-	b = ev.Event.appendJSON(b, ev.Timestamp, ts)
-	// The client is most often the source and the server the destination: their address
-	// and port text is copied instead of formatted again.
-	b, srcHead := ev.Source.optJSON(b, `,"source":`, nil, nil)
-	b, dstHead := ev.Destination.optJSON(b, `,"destination":`, nil, nil)
-	b, _ = ev.Client.optJSON(b, `,"client":`, &ev.Source, srcHead)
-	b, _ = ev.Server.optJSON(b, `,"server":`, &ev.Destination, dstHead)
-	if ev.Network != (Network{}) {
-		b = append(b, `,"network":`...)
-		b = ev.Network.appendJSON(b)
-	}
+	b = ev.Event.appendJSON(b, ev.Timestamp, ts, e)
+	b = e.appendConn(b, ev)
 	if ev.User != nil {
 		b = append(b, `,"user":{"name":`...)
 		b = appendString(b, ev.User.Name)
@@ -68,10 +65,16 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		b = appendString(b, ev.Error.Message)
 		b = append(b, '}')
 	}
-	return ev.appendParts(b)
+	b = ev.appendParts(b)
+	if ev.Kubernetes != nil {
+		b = append(b, `,"kubernetes":`...)
+		b = e.appendKubernetes(b, ev.Kubernetes)
+	}
+	return append(b, '}')
 }
 
-// appendParts appends the protocol and report parts that follow the common fields.
+// appendParts appends the protocol and report parts that follow the common fields, up to the
+// pod's identity.
 func (ev *Event) appendParts(b []byte) []byte {
 	if ev.MongoDB != nil {
 		b = append(b, `,"mongodb":`...)
@@ -122,11 +125,7 @@ func (ev *Event) appendParts(b []byte) []byte {
 		b = append(b, `,"export_truncated":`...)
 		b = ev.ExportTruncated.appendJSON(b)
 	}
-	if ev.Kubernetes != nil {
-		b = append(b, `,"kubernetes":`...)
-		b = ev.Kubernetes.appendJSON(b)
-	}
-	return append(b, '}')
+	return b
 }
 
 // comma appends the separator before a field of an object whose first fields may be omitted:

@@ -1,12 +1,15 @@
 package event
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // JSON of the sub-structs every event carries; see AppendJSON.
 
 // appendJSON writes m; ts and tsText are the event's time and its JSON, which the start time
 // reuses when it is the same instant in the same location.
-func (m *Meta) appendJSON(b []byte, ts time.Time, tsText []byte) []byte {
+func (m *Meta) appendJSON(b []byte, ts time.Time, tsText []byte, e *Encoder) []byte {
 	b = append(b, `{"kind":`...)
 	b = appendString(b, m.Kind)
 	b = optString(b, `,"category":`, m.Category)
@@ -21,7 +24,11 @@ func (m *Meta) appendJSON(b []byte, ts time.Time, tsText []byte) []byte {
 	}
 	if !m.End.IsZero() {
 		b = append(b, `,"end":`...)
-		b = appendTimeLike(b, m.End, ts, tsText)
+		if e != nil {
+			b = e.appendTime(b, m.End) // the encoder's last second is ts's
+		} else {
+			b = appendTimeLike(b, m.End, ts, tsText)
+		}
 	}
 	return append(b, '}')
 }
@@ -38,11 +45,7 @@ func (e *Endpoint) optJSON(b []byte, key string, like *Endpoint, likeHead []byte
 	if likeHead != nil && e.IP == like.IP && e.Port == like.Port {
 		b = append(b, likeHead...)
 	} else {
-		b = append(b, `{"ip":`...)
-		b = appendAddr(b, e.IP)
-		b = append(b, `,"port":`...)
-		b = appendUint(b, uint64(e.Port))
-		b = append(b, `,"bytes":`...)
+		b = appendEndpointHead(b, e.IP, e.Port)
 	}
 	head := b[at:]
 	b = appendUint(b, e.Bytes)
@@ -50,7 +53,32 @@ func (e *Endpoint) optJSON(b []byte, key string, like *Endpoint, likeHead []byte
 	return append(b, '}'), head
 }
 
-func (n *Network) appendJSON(b []byte) []byte {
+// appendEndpointHead writes the text of an endpoint up to its bytes, which optJSON copies when
+// it has it already: `{"ip":…,"port":…,"bytes":`.
+func appendEndpointHead(b []byte, ip netip.Addr, port uint16) []byte {
+	b = append(b, `{"ip":`...)
+	b = appendAddr(b, ip)
+	b = append(b, `,"port":`...)
+	b = appendUint(b, uint64(port))
+	return append(b, `,"bytes":`...)
+}
+
+// appendJSON writes n; head is the text appendHead writes for n, or nil.
+func (n *Network) appendJSON(b, head []byte) []byte {
+	if head != nil {
+		b = append(b, head...)
+	} else {
+		b = n.appendHead(b)
+	}
+	b = optUint(b, `,"bytes":`, n.Bytes)
+	if n.Mesh {
+		b = append(b, `,"mesh":true`...)
+	}
+	return append(b, '}')
+}
+
+// appendHead writes the fields of n that belong to its connection, the ones before its bytes.
+func (n *Network) appendHead(b []byte) []byte {
 	b = append(b, `{"type":`...)
 	b = appendString(b, n.Type)
 	b = append(b, `,"transport":`...)
@@ -58,12 +86,7 @@ func (n *Network) appendJSON(b []byte) []byte {
 	b = optString(b, `,"protocol":`, n.Protocol)
 	b = append(b, `,"community_id":`...)
 	b = appendString(b, n.CommunityID)
-	b = optString(b, `,"interface":`, n.Interface)
-	b = optUint(b, `,"bytes":`, n.Bytes)
-	if n.Mesh {
-		b = append(b, `,"mesh":true`...)
-	}
-	return append(b, '}')
+	return optString(b, `,"interface":`, n.Interface)
 }
 
 func (t *TLS) appendJSON(b []byte) []byte {

@@ -1,0 +1,145 @@
+package event
+
+import "time"
+
+// Encoder writes a stream of events as AppendJSON does, byte for byte, at less cost: it keeps
+// the text it wrote for what repeats from one event to the next (the second of a time, the
+// addresses and network of the last few connections, the pod's identity) and copies it when
+// the same values come again. The zero Encoder is ready to use; it is not safe for concurrent
+// use.
+//
+// The pod's identity is recognised by its pointer: a Kubernetes must not change once an event
+// that carries it was encoded, as Event.Kubernetes already requires. Everything else is
+// compared by value.
+type Encoder struct {
+	sec   secondText
+	conns [connSlots]connText
+	last  int // the slot of the last event's connection
+	next  int // the slot a new connection takes
+	kube  *Kubernetes
+	kubeT []byte // the text of kube
+}
+
+// secondText is the text appendSeconds wrote for the second unix in loc.
+type secondText struct {
+	unix   int64
+	loc    *time.Location
+	offset int
+	text   [secondsLen]byte
+}
+
+// connSlots is how many connections an Encoder keeps the text of. On the mixed load capture
+// (bin/mixed-load-*.pcap), where many clients take turns, 16 found the connection of 99% of
+// the events.
+const connSlots = 16
+
+// maxConnText bounds the text a slot keeps; longer text (a long zone or interface name) is
+// written afresh each time.
+const maxConnText = 512
+
+// connText is the text of one connection's endpoints and network up to their byte counts.
+type connText struct {
+	// The connection's endpoints and network, with the counts and mark their text leaves out
+	// zero.
+	srcEnd, dstEnd Endpoint
+	net            Network
+	used           bool
+	src, dst, netw []byte // appendEndpointHead's and Network.appendHead's text
+}
+
+// appendTime writes t as the package's appendTime does, copying the date and clock when t is
+// in the same second and location as the last time written. The offset of a location at a
+// given second never changes, so the second and location are the whole key.
+func (e *Encoder) appendTime(b []byte, t time.Time) []byte {
+	if e == nil {
+		return appendTime(b, t)
+	}
+	if s := &e.sec; s.loc != nil && t.Unix() == s.unix && t.Location() == s.loc {
+		return appendFraction(append(b, s.text[:]...), t, s.offset)
+	}
+	offset, ok := direct(t)
+	if !ok {
+		return appendTime(b, t)
+	}
+	at := len(b)
+	b = appendSeconds(b, t, offset)
+	e.sec = secondText{unix: t.Unix(), loc: t.Location(), offset: offset}
+	copy(e.sec.text[:], b[at:])
+	return appendFraction(b, t, offset)
+}
+
+// appendConn writes the source, destination, client, server and network of ev.
+func (e *Encoder) appendConn(b []byte, ev *Event) []byte {
+	var srcHead, dstHead, netHead []byte
+	if c := e.conn(ev); c != nil {
+		srcHead, dstHead, netHead = c.src, c.dst, c.netw
+	}
+	// The client is most often the source and the server the destination: their address
+	// and port text is copied instead of formatted again.
+	b, srcHead = ev.Source.optJSON(b, `,"source":`, &ev.Source, srcHead)
+	b, dstHead = ev.Destination.optJSON(b, `,"destination":`, &ev.Destination, dstHead)
+	b, _ = ev.Client.optJSON(b, `,"client":`, &ev.Source, srcHead)
+	b, _ = ev.Server.optJSON(b, `,"server":`, &ev.Destination, dstHead)
+	if ev.Network != (Network{}) {
+		b = append(b, `,"network":`...)
+		b = ev.Network.appendJSON(b, netHead)
+	}
+	return b
+}
+
+// conn returns the slot that holds the text of ev's connection, filled now if none did; nil
+// for a nil Encoder or text too long to keep.
+func (e *Encoder) conn(ev *Event) *connText {
+	if e == nil {
+		return nil
+	}
+	if c := &e.conns[e.last]; c.is(ev) {
+		return c
+	}
+	for i := range e.conns {
+		if c := &e.conns[i]; c.is(ev) {
+			e.last = i
+			return c
+		}
+	}
+	i := e.next
+	e.next = (i + 1) % connSlots
+	c := &e.conns[i]
+	c.srcEnd = Endpoint{IP: ev.Source.IP, Port: ev.Source.Port}
+	c.dstEnd = Endpoint{IP: ev.Destination.IP, Port: ev.Destination.Port}
+	c.net = ev.Network
+	c.net.Bytes, c.net.Mesh = 0, false
+	c.src = appendEndpointHead(c.src[:0], c.srcEnd.IP, c.srcEnd.Port)
+	c.dst = appendEndpointHead(c.dst[:0], c.dstEnd.IP, c.dstEnd.Port)
+	c.netw = c.net.appendHead(c.netw[:0])
+	if len(c.src)+len(c.dst)+len(c.netw) > maxConnText {
+		*c = connText{}
+		return nil
+	}
+	c.used = true
+	e.last = i
+	return c
+}
+
+// is tells whether c holds the text of ev's connection.
+func (c *connText) is(ev *Event) bool {
+	n := &ev.Network
+	return c.used && c.srcEnd.Port == ev.Source.Port && c.dstEnd.Port == ev.Destination.Port &&
+		c.srcEnd.IP == ev.Source.IP && c.dstEnd.IP == ev.Destination.IP && c.net.CommunityID == n.CommunityID && c.net.Type == n.Type &&
+		c.net.Transport == n.Transport && c.net.Protocol == n.Protocol && c.net.Interface == n.Interface
+}
+
+// appendKubernetes writes k, copying the text written for the last pod when k is the same
+// pointer (see Encoder).
+func (e *Encoder) appendKubernetes(b []byte, k *Kubernetes) []byte {
+	if e == nil {
+		return k.appendJSON(b)
+	}
+	if k == e.kube {
+		return append(b, e.kubeT...)
+	}
+	at := len(b)
+	b = k.appendJSON(b)
+	e.kube, e.kubeT = k, append(e.kubeT[:0], b[at:]...)
+	return b
+}
