@@ -29,13 +29,14 @@ func (e *Encoder) AppendJSON(dst []byte, ev *Event) []byte {
 	if ev == nil {
 		return append(dst, "null"...)
 	}
+	c := e.conn(ev)
 	b := dst
 	b = append(b, `{"@timestamp":`...)
 	at := len(b)
 	b = e.appendTime(b, ev.Timestamp)
 	ts := b[at:] // event.start is most often the same time
 	b = append(b, `,"type":`...)
-	b = appendString(b, ev.Type)
+	b = c.appendType(b, ev.Type)
 	b = optString(b, `,"status":`, ev.Status)
 	b = optString(b, `,"method":`, ev.Method)
 	b = optString(b, `,"query":`, ev.Query)
@@ -44,8 +45,8 @@ func (e *Encoder) AppendJSON(dst []byte, ev *Event) []byte {
 	}
 	b = optString(b, `,"query_fingerprint":`, ev.QueryFingerprint)
 	b = append(b, `,"event":`...)
-	b = ev.Event.appendJSON(b, ev.Timestamp, ts, e)
-	b = e.appendConn(b, ev)
+	b = ev.Event.appendJSON(b, ev.Timestamp, ts, e, c)
+	b = c.appendConn(b, ev)
 	if ev.User != nil {
 		b = append(b, `,"user":{"name":`...)
 		b = appendString(b, ev.User.Name)

@@ -8,13 +8,10 @@ import (
 // JSON of the sub-structs every event carries; see AppendJSON.
 
 // appendJSON writes m; ts and tsText are the event's time and its JSON, which the start time
-// reuses when it is the same instant in the same location.
-func (m *Meta) appendJSON(b []byte, ts time.Time, tsText []byte, e *Encoder) []byte {
-	b = append(b, `{"kind":`...)
-	b = appendString(b, m.Kind)
-	b = optString(b, `,"category":`, m.Category)
-	b = optString(b, `,"dataset":`, m.Dataset)
-	b = append(b, `,"duration":`...)
+// reuses when it is the same instant in the same location. e and c are the Encoder and its
+// slot of the event's connection, or nil.
+func (m *Meta) appendJSON(b []byte, ts time.Time, tsText []byte, e *Encoder, c *connText) []byte {
+	b = c.appendMetaHead(b, m)
 	b = appendInt(b, m.Duration)
 	b = append(b, `,"start":`...)
 	if m.Start.Equal(ts) && m.Start.Location() == ts.Location() {
@@ -31,6 +28,15 @@ func (m *Meta) appendJSON(b []byte, ts time.Time, tsText []byte, e *Encoder) []b
 		}
 	}
 	return append(b, '}')
+}
+
+// appendHead writes m up to its duration, which depends on the type of event only.
+func (m *Meta) appendHead(b []byte) []byte {
+	b = append(b, `{"kind":`...)
+	b = appendString(b, m.Kind)
+	b = optString(b, `,"category":`, m.Category)
+	b = optString(b, `,"dataset":`, m.Dataset)
+	return append(b, `,"duration":`...)
 }
 
 // optJSON appends key and e unless e is zero (omitzero). It returns, besides, the text it

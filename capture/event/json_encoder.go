@@ -1,6 +1,9 @@
 package event
 
-import "time"
+import (
+	"time"
+	"unsafe"
+)
 
 // Encoder writes a stream of events as AppendJSON does, byte for byte, at less cost: it keeps
 // the text it wrote for what repeats from one event to the next (the second of a time, the
@@ -45,6 +48,11 @@ type connText struct {
 	net            Network
 	used           bool
 	src, dst, netw []byte // appendEndpointHead's and Network.appendHead's text
+	// The type and event.* kind, category and dataset of the connection's last event and
+	// their text (appendString's and Meta.appendHead's), empty until written: they change
+	// only for the connection's flow reports.
+	typ, kind, category, dataset string
+	typeText, metaText           []byte
 }
 
 // appendTime writes t as the package's appendTime does, copying the date and clock when t is
@@ -68,10 +76,38 @@ func (e *Encoder) appendTime(b []byte, t time.Time) []byte {
 	return appendFraction(b, t, offset)
 }
 
-// appendConn writes the source, destination, client, server and network of ev.
-func (e *Encoder) appendConn(b []byte, ev *Event) []byte {
+// appendType writes the type of an event on c's connection, or with no Encoder (c nil).
+func (c *connText) appendType(b []byte, typ string) []byte {
+	if c == nil || len(typ) > maxKeptString {
+		return appendString(b, typ)
+	}
+	if len(c.typeText) == 0 || !same(typ, c.typ) {
+		c.typ, c.typeText = typ, appendString(c.typeText[:0], typ)
+	}
+	return append(b, c.typeText...)
+}
+
+// appendMetaHead writes m.appendHead's text for an event on c's connection, or with no
+// Encoder (c nil).
+func (c *connText) appendMetaHead(b []byte, m *Meta) []byte {
+	if c == nil || len(m.Kind)+len(m.Category)+len(m.Dataset) > maxKeptString {
+		return m.appendHead(b)
+	}
+	if len(c.metaText) == 0 || !same(m.Kind, c.kind) || !same(m.Category, c.category) || !same(m.Dataset, c.dataset) {
+		c.kind, c.category, c.dataset = m.Kind, m.Category, m.Dataset
+		c.metaText = m.appendHead(c.metaText[:0])
+	}
+	return append(b, c.metaText...)
+}
+
+// maxKeptString bounds the text of the type and event.* a slot keeps.
+const maxKeptString = 128
+
+// appendConn writes the source, destination, client, server and network of an event on c's
+// connection, or with no Encoder (c nil).
+func (c *connText) appendConn(b []byte, ev *Event) []byte {
 	var srcHead, dstHead, netHead []byte
-	if c := e.conn(ev); c != nil {
+	if c != nil {
 		srcHead, dstHead, netHead = c.src, c.dst, c.netw
 	}
 	// The client is most often the source and the server the destination: their address
@@ -112,6 +148,7 @@ func (e *Encoder) conn(ev *Event) *connText {
 	c.src = appendEndpointHead(c.src[:0], c.srcEnd.IP, c.srcEnd.Port)
 	c.dst = appendEndpointHead(c.dst[:0], c.dstEnd.IP, c.dstEnd.Port)
 	c.netw = c.net.appendHead(c.netw[:0])
+	c.typeText, c.metaText = c.typeText[:0], c.metaText[:0]
 	if len(c.src)+len(c.dst)+len(c.netw) > maxConnText {
 		*c = connText{}
 		return nil
@@ -125,8 +162,16 @@ func (e *Encoder) conn(ev *Event) *connText {
 func (c *connText) is(ev *Event) bool {
 	n := &ev.Network
 	return c.used && c.srcEnd.Port == ev.Source.Port && c.dstEnd.Port == ev.Destination.Port &&
-		c.srcEnd.IP == ev.Source.IP && c.dstEnd.IP == ev.Destination.IP && c.net.CommunityID == n.CommunityID && c.net.Type == n.Type &&
-		c.net.Transport == n.Transport && c.net.Protocol == n.Protocol && c.net.Interface == n.Interface
+		c.srcEnd.IP == ev.Source.IP && c.dstEnd.IP == ev.Destination.IP && same(c.net.CommunityID, n.CommunityID) &&
+		same(c.net.Type, n.Type) && same(c.net.Transport, n.Transport) && same(c.net.Protocol, n.Protocol) &&
+		same(c.net.Interface, n.Interface)
+}
+
+// same is a == b, without a call when both are the same bytes in memory: the strings a slot
+// is compared with are most often the very ones it was filled from (a connection's
+// community_id, constants).
+func same(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
 }
 
 // appendKubernetes writes k, copying the text written for the last pod when k is the same
