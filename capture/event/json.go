@@ -145,9 +145,48 @@ func appendBool(b []byte, v bool) []byte {
 	return append(b, "false"...)
 }
 
-func appendUint(b []byte, v uint64) []byte { return strconv.AppendUint(b, v, 10) }
+// appendUint writes v in decimal, as strconv.AppendUint does. The numbers of an event (byte
+// counts, ports, durations of most transactions in nanoseconds) mostly have fewer than ten
+// digits: those are written in place, two digits at a time, without strconv's calls.
+func appendUint(b []byte, v uint64) []byte {
+	if v >= 1e9 {
+		return strconv.AppendUint(b, v, 10)
+	}
+	n := 1
+	for x := v; x >= 10; x /= 10 {
+		n++
+	}
+	if cap(b)-len(b) < n {
+		b = slices.Grow(b, n)
+	}
+	b = b[:len(b)+n]
+	i := len(b)
+	for v >= 100 {
+		q := v / 100
+		r := (v - q*100) * 2
+		i -= 2
+		b[i], b[i+1] = pairs[r], pairs[r+1]
+		v = q
+	}
+	if v >= 10 {
+		b[i-2], b[i-1] = pairs[v*2], pairs[v*2+1]
+	} else {
+		b[i-1] = byte('0' + v)
+	}
+	return b
+}
 
-func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }
+// pairs holds the two digits of each number from 00 to 99.
+const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+func appendInt(b []byte, v int64) []byte {
+	if v < 0 {
+		return strconv.AppendInt(b, v, 10)
+	}
+	return appendUint(b, uint64(v))
+}
 
 // appendAddr writes ip as its MarshalText does (the zero Addr as ""). Only a zone can hold
 // characters that need escaping; netip writes it last, after a '%'.

@@ -43,7 +43,7 @@ func (m *Meta) appendHead(b []byte) []byte {
 // wrote for e's address and port (`{"ip":…,"port":…,"bytes":`), which is copied instead when
 // like has the same address and port and likeHead is its text.
 func (e *Endpoint) optJSON(b []byte, key string, like *Endpoint, likeHead []byte) ([]byte, []byte) {
-	if *e == (Endpoint{}) {
+	if e.Bytes == 0 && e.Port == 0 && e.Packets == 0 && e.IP == (netip.Addr{}) { // *e == Endpoint{}, without a call
 		return b, nil
 	}
 	b = append(b, key...)
