@@ -40,23 +40,29 @@ func (m *Meta) appendHead(b []byte) []byte {
 }
 
 // optJSON appends key and e unless e is zero (omitzero). It returns, besides, the text it
-// wrote for e's address and port (`{"ip":…,"port":…,"bytes":`), which is copied instead when
-// like has the same address and port and likeHead is its text.
-func (e *Endpoint) optJSON(b []byte, key string, like *Endpoint, likeHead []byte) ([]byte, []byte) {
+// wrote for e (`{…}`) and for its address and port (`{"ip":…,"port":…,"bytes":`). When like
+// is the same endpoint and likeText its text, that is copied; when like has the same address
+// and port and likeHead is its head, the head is.
+func (e *Endpoint) optJSON(b []byte, key string, like *Endpoint, likeText, likeHead []byte) (_, text, head []byte) {
 	if e.Bytes == 0 && e.Port == 0 && e.Packets == 0 && e.IP == (netip.Addr{}) { // *e == Endpoint{}, without a call
-		return b, nil
+		return b, nil, nil
 	}
 	b = append(b, key...)
 	at := len(b)
+	if likeText != nil && e.Bytes == like.Bytes && e.Port == like.Port && e.Packets == like.Packets && e.IP == like.IP {
+		b = append(b, likeText...)
+		return b, b[at:], likeHead
+	}
 	if likeHead != nil && e.IP == like.IP && e.Port == like.Port {
 		b = append(b, likeHead...)
 	} else {
 		b = appendEndpointHead(b, e.IP, e.Port)
 	}
-	head := b[at:]
+	head = b[at:]
 	b = appendUint(b, e.Bytes)
 	b = optUint(b, `,"packets":`, e.Packets)
-	return append(b, '}'), head
+	b = append(b, '}')
+	return b, b[at:], head
 }
 
 // appendEndpointHead writes the text of an endpoint up to its bytes, which optJSON copies when

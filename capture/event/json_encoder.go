@@ -110,12 +110,12 @@ func (c *connText) appendConn(b []byte, ev *Event) []byte {
 	if c != nil {
 		srcHead, dstHead, netHead = c.src, c.dst, c.netw
 	}
-	// The client is most often the source and the server the destination: their address
-	// and port text is copied instead of formatted again.
-	b, srcHead = ev.Source.optJSON(b, `,"source":`, &ev.Source, srcHead)
-	b, dstHead = ev.Destination.optJSON(b, `,"destination":`, &ev.Destination, dstHead)
-	b, _ = ev.Client.optJSON(b, `,"client":`, &ev.Source, srcHead)
-	b, _ = ev.Server.optJSON(b, `,"server":`, &ev.Destination, dstHead)
+	// The client is most often the source and the server the destination: their text, or
+	// at least that of their address and port, is copied instead of formatted again.
+	b, src, srcHead := ev.Source.optJSON(b, `,"source":`, &ev.Source, nil, srcHead)
+	b, dst, dstHead := ev.Destination.optJSON(b, `,"destination":`, &ev.Destination, nil, dstHead)
+	b, _, _ = ev.Client.optJSON(b, `,"client":`, &ev.Source, src, srcHead)
+	b, _, _ = ev.Server.optJSON(b, `,"server":`, &ev.Destination, dst, dstHead)
 	if ev.Network != (Network{}) {
 		b = append(b, `,"network":`...)
 		b = ev.Network.appendJSON(b, netHead)
