@@ -31,9 +31,9 @@ type secondText struct {
 	text   [secondsLen]byte
 }
 
-// connSlots is how many connections an Encoder keeps the text of. On the mixed load capture
-// (bin/mixed-load-*.pcap), where many clients take turns, 16 found the connection of 99% of
-// the events.
+// connSlots is how many connections an Encoder keeps the text of. On the 1.32M events of the
+// mixed load capture (bin/mixed-load-*.pcap), where many clients take turns, 16 slots find the
+// connection of 99.4% of the events (75.7% in the slot of the event before); 8 find 92.6%.
 const connSlots = 16
 
 // maxConnText bounds the text a slot keeps; longer text (a long zone or interface name) is
@@ -116,7 +116,7 @@ func (c *connText) appendConn(b []byte, ev *Event) []byte {
 	b, dst, dstHead := ev.Destination.optJSON(b, `,"destination":`, &ev.Destination, nil, dstHead)
 	b, _, _ = ev.Client.optJSON(b, `,"client":`, &ev.Source, src, srcHead)
 	b, _, _ = ev.Server.optJSON(b, `,"server":`, &ev.Destination, dst, dstHead)
-	if ev.Network != (Network{}) {
+	if n := &ev.Network; n.CommunityID != "" || *n != (Network{}) { // most often without the struct comparison's call
 		b = append(b, `,"network":`...)
 		b = ev.Network.appendJSON(b, netHead)
 	}
