@@ -22,7 +22,7 @@ func (m *Meta) appendJSON(b []byte, ts time.Time, tsText []byte, e *Encoder, c *
 	if !m.End.IsZero() {
 		b = append(b, `,"end":`...)
 		if e != nil {
-			b = e.appendTime(b, m.End) // the encoder's last second is ts's
+			b = e.appendTime(b, m.End) // the encoder has ts's second, where the end most often is
 		} else {
 			b = appendTimeLike(b, m.End, ts, tsText)
 		}

@@ -6,9 +6,9 @@ import (
 )
 
 // Encoder writes a stream of events as AppendJSON does, byte for byte, at less cost: it keeps
-// the text it wrote for what repeats from one event to the next (the second of a time, the
-// addresses and network of the last few connections, the pod's identity) and copies it when
-// the same values come again. The zero Encoder is ready to use; it is not safe for concurrent
+// the text it wrote for what repeats from one event to the next (the second of a time; the
+// addresses, network, type and event kind of the last few connections; the pod's identity) and
+// copies it when the same values come again. The zero Encoder is ready to use; it is not safe for concurrent
 // use.
 //
 // The pod's identity is recognised by its pointer: a Kubernetes must not change once an event
