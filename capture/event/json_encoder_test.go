@@ -77,6 +77,8 @@ func encoderVariants() []variant {
 		{"network bytes", func(ev *event.Event) { ev.Network.Bytes = 77 }},
 		{"mesh", func(ev *event.Event) { ev.Network.Mesh = true }},
 		{"network zero", func(ev *event.Event) { ev.Network = event.Network{} }},
+		{"type", func(ev *event.Event) { ev.Type = event.TypeFlow }},
+		{"type copy", func(ev *event.Event) { ev.Type = string([]byte(ev.Type)) }},
 		{"kind", func(ev *event.Event) { ev.Event.Kind = "metric" }},
 		{"category", func(ev *event.Event) { ev.Event.Category = "" }},
 		{"dataset", func(ev *event.Event) { ev.Event.Dataset = "flow" }},
@@ -159,9 +161,9 @@ func TestEncoderAllocs(t *testing.T) {
 	}
 }
 
-// FuzzEncoder feeds one Encoder a sequence of events, each the last one with one field of
-// the parts it keeps text of changed to a value the fuzzer picks, and compares every event
-// with encoding/json.
+// FuzzEncoder feeds one Encoder a sequence of events, each the last one with one field (or the
+// type and event kind together) of the parts it keeps text of changed to a value the fuzzer
+// picks, and compares every event with encoding/json.
 func FuzzEncoder(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25})
 	f.Add([]byte{40, 41, 0, 40, 81, 121, 3, 3, 3, 200, 201, 202, 250, 251})
@@ -213,6 +215,7 @@ func FuzzEncoder(f *testing.F) {
 				ev.Kubernetes = pods[v%len(pods)]
 			case 15:
 				ev.Event.Kind, ev.Event.Category, ev.Event.Dataset = strs[v%len(strs)], strs[(v+1)%len(strs)], strs[(v+2)%len(strs)]
+				ev.Type = strs[v/2%len(strs)]
 			}
 			checkEncoder(t, fmt.Sprintf("event %d", i), &enc, ev)
 		}
