@@ -20,16 +20,23 @@ import (
 // or more, which encoding/json refuses with an error, is written as time.RFC3339Nano formats
 // it. Capture timestamps never are.
 func AppendJSON(dst []byte, ev *Event) []byte {
+	return (*Encoder)(nil).AppendJSON(dst, ev)
+}
+
+// AppendJSON appends ev as the package's AppendJSON does, byte for byte. A nil Encoder keeps
+// nothing; it is how AppendJSON shares this code.
+func (e *Encoder) AppendJSON(dst []byte, ev *Event) []byte {
 	if ev == nil {
 		return append(dst, "null"...)
 	}
+	c := e.conn(ev)
 	b := dst
 	b = append(b, `{"@timestamp":`...)
 	at := len(b)
-	b = appendTime(b, ev.Timestamp)
+	b = e.appendTime(b, ev.Timestamp)
 	ts := b[at:] // event.start is most often the same time
 	b = append(b, `,"type":`...)
-	b = appendString(b, ev.Type)
+	b = c.appendType(b, ev.Type)
 	b = optString(b, `,"status":`, ev.Status)
 	b = optString(b, `,"method":`, ev.Method)
 	b = optString(b, `,"query":`, ev.Query)
@@ -38,17 +45,8 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	}
 	b = optString(b, `,"query_fingerprint":`, ev.QueryFingerprint)
 	b = append(b, `,"event":`...)
-	b = ev.Event.appendJSON(b, ev.Timestamp, ts)
-	// The client is most often the source and the server the destination: their address
-	// and port text is copied instead of formatted again.
-	b, srcHead := ev.Source.optJSON(b, `,"source":`, nil, nil)
-	b, dstHead := ev.Destination.optJSON(b, `,"destination":`, nil, nil)
-	b, _ = ev.Client.optJSON(b, `,"client":`, &ev.Source, srcHead)
-	b, _ = ev.Server.optJSON(b, `,"server":`, &ev.Destination, dstHead)
-	if ev.Network != (Network{}) {
-		b = append(b, `,"network":`...)
-		b = ev.Network.appendJSON(b)
-	}
+	b = ev.Event.appendJSON(b, ev.Timestamp, ts, e, c)
+	b = c.appendConn(b, ev)
 	if ev.User != nil {
 		b = append(b, `,"user":{"name":`...)
 		b = appendString(b, ev.User.Name)
@@ -68,10 +66,16 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		b = appendString(b, ev.Error.Message)
 		b = append(b, '}')
 	}
-	return ev.appendParts(b)
+	b = ev.appendParts(b)
+	if ev.Kubernetes != nil {
+		b = append(b, `,"kubernetes":`...)
+		b = e.appendKubernetes(b, ev.Kubernetes)
+	}
+	return append(b, '}')
 }
 
-// appendParts appends the protocol and report parts that follow the common fields.
+// appendParts appends the protocol and report parts that follow the common fields, up to the
+// pod's identity.
 func (ev *Event) appendParts(b []byte) []byte {
 	if ev.MongoDB != nil {
 		b = append(b, `,"mongodb":`...)
@@ -122,11 +126,7 @@ func (ev *Event) appendParts(b []byte) []byte {
 		b = append(b, `,"export_truncated":`...)
 		b = ev.ExportTruncated.appendJSON(b)
 	}
-	if ev.Kubernetes != nil {
-		b = append(b, `,"kubernetes":`...)
-		b = ev.Kubernetes.appendJSON(b)
-	}
-	return append(b, '}')
+	return b
 }
 
 // comma appends the separator before a field of an object whose first fields may be omitted:
@@ -145,9 +145,48 @@ func appendBool(b []byte, v bool) []byte {
 	return append(b, "false"...)
 }
 
-func appendUint(b []byte, v uint64) []byte { return strconv.AppendUint(b, v, 10) }
+// appendUint writes v in decimal, as strconv.AppendUint does. The numbers of an event (byte
+// counts, ports, durations of most transactions in nanoseconds) mostly have fewer than ten
+// digits: those are written in place, two digits at a time, without strconv's calls.
+func appendUint(b []byte, v uint64) []byte {
+	if v >= 1e9 {
+		return strconv.AppendUint(b, v, 10)
+	}
+	n := 1
+	for x := v; x >= 10; x /= 10 {
+		n++
+	}
+	if cap(b)-len(b) < n {
+		b = slices.Grow(b, n)
+	}
+	b = b[:len(b)+n]
+	i := len(b)
+	for v >= 100 {
+		q := v / 100
+		r := (v - q*100) * 2
+		i -= 2
+		b[i], b[i+1] = pairs[r], pairs[r+1]
+		v = q
+	}
+	if v >= 10 {
+		b[i-2], b[i-1] = pairs[v*2], pairs[v*2+1]
+	} else {
+		b[i-1] = byte('0' + v)
+	}
+	return b
+}
 
-func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }
+// pairs holds the two digits of each number from 00 to 99.
+const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+func appendInt(b []byte, v int64) []byte {
+	if v < 0 {
+		return strconv.AppendInt(b, v, 10)
+	}
+	return appendUint(b, uint64(v))
+}
 
 // appendAddr writes ip as its MarshalText does (the zero Addr as ""). Only a zone can hold
 // characters that need escaping; netip writes it last, after a '%'.

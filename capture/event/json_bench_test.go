@@ -2,7 +2,10 @@ package event_test
 
 import (
 	"encoding/json"
+	"flag"
 	"net/netip"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,4 +101,63 @@ func TestAppendJSONAllocs(t *testing.T) {
 			t.Fatalf("%s event: %v allocations, want 0", ev.Type, n)
 		}
 	}
+}
+
+var (
+	streamPcap   = flag.String("stream-pcap", "", "Capture BenchmarkAppendJSONStream encodes the events of (e.g. ../../bin/mixed-load-5x132000-d02c26f8.pcap); default: the protocol test captures.")
+	streamEvents = flag.Int("stream-events", 200000, "How many events of -stream-pcap BenchmarkAppendJSONStream keeps.")
+)
+
+// streamEvents returns the events of -stream-pcap in the order the pipeline emits them (at
+// most -stream-events of them), or those of every protocol test capture, one capture after
+// the other, with the pod's identity.
+func streamOf(b *testing.B) []*event.Event {
+	if *streamPcap != "" {
+		evs := replayPcap(b, *streamPcap, 0)
+		return evs[:min(len(evs), *streamEvents)]
+	}
+	pcaps, err := filepath.Glob("../protocols/*/testdata/*.pcap")
+	if err != nil || len(pcaps) == 0 {
+		b.Fatalf("captures: %v %v", pcaps, err)
+	}
+	var evs []*event.Event
+	for _, path := range pcaps {
+		evs = append(evs, replayPcap(b, path, 1)...)
+	}
+	return evs
+}
+
+// BenchmarkAppendJSONStream encodes a stream of events in the order a capture produced them,
+// as an exporter does: -stream-pcap, or the protocol test captures. ns/op is per event;
+// cpu-ns/op is the process's CPU time per event, steadier than ns/op on a shared machine.
+func BenchmarkAppendJSONStream(b *testing.B) {
+	evs := streamOf(b)
+	var size int
+	for _, ev := range evs {
+		size += len(event.AppendJSON(nil, ev))
+	}
+	run := func(name string, encode func([]byte, *event.Event) []byte) {
+		b.Run(name, func(b *testing.B) {
+			buf := make([]byte, 0, 64<<10)
+			b.SetBytes(int64(size / len(evs)))
+			b.ReportAllocs()
+			start := cpuTime()
+			for i := range b.N {
+				buf = encode(buf[:0], evs[i%len(evs)])
+			}
+			b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+		})
+	}
+	run("append", event.AppendJSON)
+	var enc event.Encoder
+	run("encoder", enc.AppendJSON)
+}
+
+// cpuTime is the user and system CPU time of the process so far, in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -2,6 +2,7 @@ package event
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -61,6 +62,11 @@ func TestAppendTime(t *testing.T) {
 		if n%5 == 0 {
 			ts = ts.Truncate(time.Duration(n%4) * time.Millisecond)
 		}
+		if n%3 == 0 {
+			// A fraction with zeros at the end, at the start or in the middle of its groups.
+			nanos := []int{1, 10, 100, 1000, 1001, 1010, 1200, 100000, 1000000, 1000001, 1000100, 100000000, 120000000, 999999999, 5000}
+			ts = ts.Truncate(time.Second).Add(time.Duration(nanos[n/3%len(nanos)]))
+		}
 		want, err := ts.MarshalJSON()
 		buf = appendTime(buf[:0], ts)
 		if err != nil {
@@ -69,6 +75,28 @@ func TestAppendTime(t *testing.T) {
 		}
 		if string(buf) != string(want) {
 			t.Fatalf("%v: got %s, want %s", ts, buf, want)
+		}
+	}
+}
+
+// TestAppendUint compares appendUint and appendInt with strconv around every power of ten and
+// on random values.
+func TestAppendUint(t *testing.T) {
+	var vs []uint64
+	for p := uint64(1); p <= 1e19; p *= 10 {
+		vs = append(vs, p-1, p, p+1, 2*p-1, 9*p)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		vs = append(vs, r.Uint64()>>r.IntN(64))
+	}
+	vs = append(vs, 0, 1<<63, 1<<64-1)
+	for _, v := range vs {
+		if got, want := string(appendUint([]byte("x"), v)), "x"+strconv.FormatUint(v, 10); got != want {
+			t.Fatalf("appendUint(%d) = %s", v, got)
+		}
+		if got, want := string(appendInt(nil, int64(v))), strconv.FormatInt(int64(v), 10); got != want {
+			t.Fatalf("appendInt(%d) = %s", int64(v), got)
 		}
 	}
 }

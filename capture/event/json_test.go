@@ -360,9 +360,9 @@ func replayPcap(tb testing.TB, path string, i int) []*event.Event {
 	return evs
 }
 
-// TestAppendJSONReplay compares AppendJSON with encoding/json on every event the real
-// pipeline produces from every capture under capture/protocols/*/testdata, in both settings
-// of replayOptions.
+// TestAppendJSONReplay compares AppendJSON, and one Encoder fed every event in turn, with
+// encoding/json on every event the real pipeline produces from every capture under
+// capture/protocols/*/testdata, in both settings of replayOptions.
 func TestAppendJSONReplay(t *testing.T) {
 	pcaps, err := filepath.Glob("../protocols/*/testdata/*.pcap")
 	if err != nil || len(pcaps) < 10 {
@@ -370,6 +370,7 @@ func TestAppendJSONReplay(t *testing.T) {
 	}
 	types, parts := map[string]int{}, map[string]int{}
 	total := 0
+	var enc event.Encoder
 	for _, path := range pcaps {
 		for i := range replayOptions {
 			evs := replayPcap(t, path, i)
@@ -385,6 +386,7 @@ func TestAppendJSONReplay(t *testing.T) {
 					}
 				}
 				checkSame(t, fmt.Sprintf("%s options %d event %d", path, i, n), ev)
+				checkEncoder(t, fmt.Sprintf("%s options %d event %d", path, i, n), &enc, ev)
 			}
 			total += len(evs)
 		}

@@ -79,10 +79,16 @@ func appendSeconds(b []byte, t time.Time, offset int) []byte {
 // closing quote.
 func appendFraction(b []byte, t time.Time, offset int) []byte {
 	if ns := t.Nanosecond(); ns != 0 {
-		// Nine digits in three independent groups, then the trailing zeros cut.
+		// Three groups of three digits, but for the groups of zeros at the end (captures
+		// have microseconds), then the trailing zeros of the last group cut.
 		hi, mid, lo := ns/1e6, ns/1e3%1e3, ns%1e3
-		b = append(b, '.', digits[hi/100], digits[hi/10%10], digits[hi%10], digits[mid/100], digits[mid/10%10],
-			digits[mid%10], digits[lo/100], digits[lo/10%10], digits[lo%10])
+		b = append(b, '.', digits[hi/100], pairs[hi%100*2], pairs[hi%100*2+1])
+		if mid|lo != 0 {
+			b = append(b, digits[mid/100], pairs[mid%100*2], pairs[mid%100*2+1])
+		}
+		if lo != 0 {
+			b = append(b, digits[lo/100], pairs[lo%100*2], pairs[lo%100*2+1])
+		}
 		for b[len(b)-1] == '0' {
 			b = b[:len(b)-1]
 		}

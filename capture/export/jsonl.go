@@ -16,6 +16,7 @@ type JSONLines struct {
 	mu     sync.Mutex
 	w      io.Writer
 	buf    []byte // encoded events not yet written
+	enc    event.Encoder
 	err    error
 	events atomic.Uint64
 }
@@ -31,7 +32,8 @@ func NewJSONLines(w io.Writer) *JSONLines {
 
 // Emit writes ev as event.AppendJSON encodes it (the bytes of encoding/json's Encoder with
 // SetEscapeHTML(false), which this used before) and a newline, as the Kafka exporter's
-// messages are. Events are encoded straight into the output buffer, which is written once it
+// messages are. An event.Encoder writes them, which copies the text that repeats from the
+// events before. Events are encoded straight into the output buffer, which is written once it
 // holds writeAt bytes. The first write error is kept and returned by Flush; later events are
 // counted but not written. ev is released (event.Release) once encoded: JSONLines is where its
 // life ends.
@@ -43,7 +45,7 @@ func (j *JSONLines) Emit(ev *event.Event) {
 		event.Release(ev)
 		return
 	}
-	j.buf = append(event.AppendJSON(j.buf, ev), '\n')
+	j.buf = append(j.enc.AppendJSON(j.buf, ev), '\n')
 	event.Release(ev)
 	if len(j.buf) >= writeAt {
 		j.writeLocked()

@@ -15,26 +15,33 @@ const (
 	recordOverhead = 512
 )
 
-// encodeBufs holds scratch buffers; encode copies out exactly the bytes of one event.
-var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+// scratch is a buffer to encode an event into and the event.Encoder that writes it, whose text
+// of the events before makes the next ones cheaper. The pool keeps one per P, so an exporter
+// fed by one goroutine mostly gets the same one back.
+type scratch struct {
+	buf []byte
+	enc event.Encoder
+}
+
+var scratches = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 4096)} }}
 
 // encode returns ev as one JSON document without the trailing newline, in a new slice the
 // caller owns: the same bytes as --output stdout writes (event.AppendJSON, which writes what
 // encoding/json writes with SetEscapeHTML(false), at a fraction of its CPU).
 func encode(ev *event.Event) []byte {
-	bp := encodeBufs.Get().(*[]byte)
-	defer encodeBufs.Put(bp)
-	b := event.AppendJSON((*bp)[:0], ev)
-	if cap(b) <= 1<<20 { // keep ordinary buffers, let a rare huge one go
-		*bp = b
-	}
-	return bytes.Clone(b)
+	s := scratches.Get().(*scratch)
+	defer scratches.Put(s)
+	return bytes.Clone(s.message(ev))
 }
 
-// appendMessage appends ev as encode does to dst (a scratch buffer) and returns it with the
-// message key, the community_id.
-func appendMessage(dst []byte, ev *event.Event) (value []byte, key string) {
-	return event.AppendJSON(dst, ev), ev.Network.CommunityID
+// message encodes ev as encode does into s's buffer, and returns it: it is valid until s is
+// used again.
+func (s *scratch) message(ev *event.Event) []byte {
+	b := s.enc.AppendJSON(s.buf[:0], ev)
+	if cap(b) <= 1<<20 { // keep ordinary buffers, let a rare huge one go
+		s.buf = b
+	}
+	return b
 }
 
 // truncate cuts ev down to at most limit bytes of JSON: first the query text, then the bulky

@@ -129,12 +129,9 @@ func (e *Exporter) Err() error {
 // ev is released (event.Release) once encoded.
 func (e *Exporter) Emit(ev *event.Event) {
 	e.stats.Emitted.Add(1)
-	bp := encodeBufs.Get().(*[]byte)
-	defer encodeBufs.Put(bp)
-	b, key := appendMessage((*bp)[:0], ev)
-	if cap(b) <= 1<<20 { // keep ordinary buffers, let a rare huge one go
-		*bp = b
-	}
+	s := scratches.Get().(*scratch)
+	defer scratches.Put(s)
+	b, key := s.message(ev), ev.Network.CommunityID // the key: a connection's events stay in order
 	if len(b) > e.o.MaxMessageBytes {
 		e.stats.Truncated.Add(1)
 		b = truncate(ev, len(b), e.o.MaxMessageBytes)
