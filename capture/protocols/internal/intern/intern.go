@@ -1,0 +1,69 @@
+// Package intern keeps strings that parsers made recently, so that a value repeated from
+// event to event (a request target, a Host, a DNS name, a user agent) is allocated once and
+// shared by the events that carry it. Strings are immutable, so sharing one between events is
+// within the protocols.Sink contract; a lookup compares every byte, so a cached string is only
+// ever returned for exactly the same bytes.
+//
+// Neither type is safe for concurrent use: a parser owns its caches, as it owns its buffers.
+package intern
+
+// ringSize is how many strings a Ring keeps: enough for the few targets or hosts a keep-alive
+// connection cycles through, few enough that a miss (eight length checks) costs little.
+const ringSize = 8
+
+// MaxLen is the longest string a cache keeps: a longer one is made afresh each time, so that a
+// cache never holds a large body of text alive.
+const MaxLen = 256
+
+// Ring remembers the last ringSize strings it made, replacing the oldest. The zero value is
+// ready to use.
+type Ring struct {
+	s    [ringSize]string
+	next uint8
+}
+
+// Bytes returns b as a string, the cached one when an earlier call made it.
+func (r *Ring) Bytes(b []byte) string {
+	for _, s := range &r.s {
+		if s == string(b) {
+			return s
+		}
+	}
+	s := string(b)
+	if len(s) <= MaxLen {
+		r.s[r.next] = s
+		r.next = (r.next + 1) % ringSize
+	}
+	return s
+}
+
+// Table remembers up to a fixed number of strings by content, and forgets them all when it is
+// full: a working set that fits stays cached, and a stream of distinct values (random names)
+// costs one map insertion each and never more memory than the bound.
+type Table struct {
+	m   map[string]string
+	max int
+}
+
+// NewTable returns a Table that keeps at most max strings.
+func NewTable(max int) *Table {
+	return &Table{m: make(map[string]string), max: max}
+}
+
+// Bytes returns b as a string, the cached one when an earlier call made it.
+func (t *Table) Bytes(b []byte) string {
+	if s, ok := t.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(s) <= MaxLen {
+		if len(t.m) >= t.max {
+			clear(t.m)
+		}
+		t.m[s] = s
+	}
+	return s
+}
+
+// Len is how many strings t holds.
+func (t *Table) Len() int { return len(t.m) }
