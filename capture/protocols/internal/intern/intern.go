@@ -50,8 +50,12 @@ func NewTable(max int) *Table {
 	return &Table{m: make(map[string]string), max: max}
 }
 
-// Bytes returns b as a string, the cached one when an earlier call made it.
+// Bytes returns b as a string, the cached one when an earlier call made it. A nil Table
+// caches nothing.
 func (t *Table) Bytes(b []byte) string {
+	if t == nil {
+		return string(b)
+	}
 	if s, ok := t.m[string(b)]; ok {
 		return s
 	}
@@ -66,4 +70,9 @@ func (t *Table) Bytes(b []byte) string {
 }
 
 // Len is how many strings t holds.
-func (t *Table) Len() int { return len(t.m) }
+func (t *Table) Len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.m)
+}
