@@ -11,6 +11,7 @@ import (
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/slab"
 )
 
 // Error messages of transactions that did not complete.
@@ -30,6 +31,8 @@ type builder struct {
 	// where a text is put together to be looked up.
 	strs    *intern.Table
 	scratch []byte
+	// parts hands out the events' parts, several per allocation.
+	parts slab.Slab[parts]
 }
 
 // parts are an event's dns.* and room for the answers of a usual response, allocated
@@ -58,7 +61,7 @@ func (b *builder) event(c *protocols.Conn, query []byte, qts time.Time, qBytes i
 	h, _ := readHeader(msg)
 	_ = readQuestion(msg, &h, &b.q)
 	ev := protocols.NewEvent(c, event.TypeDNS, start)
-	pt := &parts{}
+	pt := b.parts.New()
 	d := &pt.dns
 	*d = event.DNS{
 		ID:     h.id,

@@ -9,6 +9,7 @@ import (
 	"github.com/audit-io/wire-audit/capture/decode"
 	"github.com/audit-io/wire-audit/capture/flowid"
 	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/stable"
 	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
 )
 
@@ -88,4 +89,18 @@ func TestReusedStrings(t *testing.T) {
 	if u.b.strs.Len() > 3 || len(u.ids) > 2 {
 		t.Errorf("caches hold %d strings and %d ids, bounds 3 and 2", u.b.strs.Len(), len(u.ids))
 	}
+}
+
+// TestEventsStable: the parts and strings events share are not written to once emitted.
+func TestEventsStable(t *testing.T) {
+	var s stable.Sink
+	u := NewUDP("lo", nil, &s)
+	for _, d := range readDatagrams(t, "testdata/udp.pcap") {
+		u.Datagram(d.src, d.dst, d.payload, d.ts)
+	}
+	u.Close(t0)
+	s.Check(t)
+	var tcp stable.Sink
+	protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/tcp.pcap", testPort), tcp.Factory(NewTCP), nil)
+	tcp.Check(t)
 }

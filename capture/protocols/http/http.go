@@ -39,6 +39,7 @@ import (
 	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/internal/httpfields"
 	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/slab"
 )
 
 const (
@@ -91,8 +92,10 @@ type parser struct {
 	drop int
 	// scratch for header parsing, reused.
 	f fields
-	// next is the request whose head is being read; message made it.
+	// next is the request whose head is being read; message made it from reqs, which hands
+	// out requests several per allocation.
 	next *request
+	reqs slab.Slab[request]
 	// Strings of earlier requests that later ones repeat on a keep-alive connection: request
 	// lines ("METHOD target"), user agents and status phrases, and the last Host as sent with
 	// what SplitHost made of it. Each is made once instead of per request.
@@ -245,7 +248,7 @@ func (p *parser) lostClient(ts time.Time) {
 // message is called by the readers when a head is complete, for the message it starts.
 func (p *parser) message(dir int) *message {
 	if dir == toServer {
-		p.next = &request{}
+		p.next = p.reqs.New()
 		return &p.next.reqMsg
 	}
 	// The response of the request at the front, unless requestHead will not pair it.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/stable"
+	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
 )
 
 // TestReusedStrings sends, on one keep-alive connection, requests whose targets, hosts, user
@@ -72,5 +74,16 @@ func TestPortFromHost(t *testing.T) {
 	p.Close(time.Unix(1700000000, 0))
 	if fmt.Sprint(ports) != "[81 82 80 82 80]" {
 		t.Errorf("ports %v, want [81 82 80 82 80]", ports)
+	}
+}
+
+// TestEventsStable: the parts an event shares with its request, and the strings it shares
+// with other events, are not written to once it is emitted.
+func TestEventsStable(t *testing.T) {
+	opts := &protocols.Options{HTTPHeaders: []string{"User-Agent", "Content-Type"}, HTTPBodyBytes: 8, MaxQueryLength: 12}
+	for _, f := range []string{"curl.pcap", "pipelined.pcap"} {
+		var s stable.Sink
+		protocoltest.Replay(readSegs(t, f), s.Factory(New), opts)
+		s.Check(t)
 	}
 }

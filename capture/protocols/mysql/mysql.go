@@ -31,6 +31,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/slab"
 )
 
 // serverKeep bounds what is kept of one server message: greetings, OK, ERR and the heads of
@@ -66,6 +67,8 @@ type Parser struct {
 	t     txn
 	queue []txn
 	stmts stmtCache
+	// evs hands out the events' mysql.* fields, several per allocation.
+	evs slab.Slab[event.MySQL]
 	// tls decodes the rest of a connection that switched to TLS (opts.Upgrade).
 	tls protocols.StreamParser
 }

@@ -42,6 +42,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/slab"
 )
 
 // Per-connection bounds.
@@ -116,6 +117,9 @@ type parser struct {
 	// recent are the last texts seen, reused when a Query or Parse repeats one.
 	recent     [recentTexts]*sqlText
 	recentNext int
+	// txs and stmtSlab hand out transactions and statements, several per allocation.
+	txs      slab.Slab[tx]
+	stmtSlab slab.Slab[stmt]
 	// tls decodes the rest of a connection that switched to TLS (opts.Upgrade).
 	tls protocols.StreamParser
 }
@@ -187,6 +191,16 @@ type tx struct {
 	// pt is the portal an Execute ran: a Describe answered after the Execute was queued
 	// gives its field count.
 	pt *portal
+	// pg is the event's pgsql.*, allocated with the transaction; pgUsed says an event has it.
+	pg     event.PgSQL
+	pgUsed bool
+}
+
+// newTx returns a transaction of the kind a request message starts.
+func (p *parser) newTx(start time.Time, reqBytes uint64) *tx {
+	t := p.txs.New()
+	t.start, t.reqBytes = start, reqBytes
+	return t
 }
 
 func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
@@ -414,7 +428,12 @@ func (p *parser) emit(t *tx, end time.Time) {
 			t.fields = t.pt.st.fields
 		}
 	}
-	ev.PgSQL = &event.PgSQL{
+	ev.PgSQL = &t.pg
+	if t.pgUsed {
+		ev.PgSQL = &event.PgSQL{} // an event points to the first one: never reuse it
+	}
+	t.pgUsed = true
+	*ev.PgSQL = event.PgSQL{
 		NumRows:       t.rows + t.curRows,
 		NumFields:     t.fields,
 		ErrorCode:     t.errCode,

@@ -9,7 +9,9 @@ func (p *parser) request(m *msg, ts time.Time) {
 	d := decoder{b: m.body}
 	switch m.typ {
 	case 'Q':
-		p.enqueue(entry{kind: 'Q', tx: &tx{sql: p.intern(sqlBytes(&d)), start: m.start, reqBytes: uint64(m.wire)}}, ts)
+		t := p.newTx(m.start, uint64(m.wire))
+		t.sql = p.intern(sqlBytes(&d))
+		p.enqueue(entry{kind: 'Q', tx: t}, ts)
 	case 'P':
 		name, _ := d.cstring()
 		text := p.intern(sqlBytes(&d))
@@ -41,7 +43,7 @@ func (p *parser) request(m *msg, ts time.Time) {
 	case 'E':
 		name, ok := d.cstring()
 		p.batch(m)
-		t := &tx{start: p.batchStart, reqBytes: p.batchBytes}
+		t := p.newTx(p.batchStart, p.batchBytes)
 		p.batchStart, p.batchBytes = time.Time{}, 0
 		if ok {
 			p.execute(t, name)
@@ -141,7 +143,8 @@ func (p *parser) parse(name []byte, text *sqlText) *stmt {
 			break
 		}
 	}
-	st := &stmt{name: string(name), sql: text}
+	st := p.stmtSlab.New()
+	st.name, st.sql = string(name), text
 	p.stored += len(text.text)
 	p.stmts[st.name] = st
 	return st

@@ -1,0 +1,39 @@
+// Package slab hands out values of one type from arrays allocated several at a time: the
+// structs a parser allocates for every event (a transaction, an event's protocol fields) cost
+// one allocation per chunk instead of one each, which is most of what the garbage collector
+// had to do for them.
+//
+// A value is handed out once and never reused, so that it may go into an event: protocols.Sink
+// lets events point to memory that is never reused. A chunk lives as long as any of its values
+// is reachable; chunks are small (maxChunkBytes) so that one long-lived value (a prepared
+// statement) keeps little else alive.
+package slab
+
+import "unsafe"
+
+// Bounds of a chunk: it starts at one value, for the connection that has a single event, and
+// doubles up to maxChunk values or maxChunkBytes, whichever is less.
+const (
+	maxChunk      = 32
+	maxChunkBytes = 8 << 10
+)
+
+// Slab hands out zero values of T. The zero Slab is ready to use. It is not safe for
+// concurrent use: a parser owns its slabs.
+type Slab[T any] struct {
+	free []T
+	n    int // the size of the last chunk
+}
+
+// New returns a pointer to a zero T that no other call returned.
+func (s *Slab[T]) New() *T {
+	if len(s.free) == 0 {
+		var zero T
+		limit := max(maxChunkBytes/max(int(unsafe.Sizeof(zero)), 1), 1)
+		s.n = min(max(2*s.n, 1), maxChunk, limit)
+		s.free = make([]T, s.n)
+	}
+	v := &s.free[0]
+	s.free = s.free[1:]
+	return v
+}
