@@ -31,6 +31,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
 	"github.com/audit-io/wire-audit/capture/protocols/internal/slab"
 )
 
@@ -69,6 +70,8 @@ type Parser struct {
 	stmts stmtCache
 	// evs hands out the events' mysql.* fields, several per allocation.
 	evs slab.Slab[event.MySQL]
+	// strs makes the statement texts, several per allocation.
+	strs intern.Arena
 	// tls decodes the rest of a connection that switched to TLS (opts.Upgrade).
 	tls protocols.StreamParser
 }

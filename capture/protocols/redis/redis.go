@@ -36,6 +36,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
 )
 
 // Bounds.
@@ -431,6 +432,8 @@ type replyBuilder struct {
 	third int64
 	hasN  bool
 	last  string // the previous summary
+	// strs makes the summaries that differ from the previous one (a counter's replies).
+	strs intern.Arena
 }
 
 func (b *replyBuilder) sep(r *reader, depth int) {
@@ -546,12 +549,12 @@ func (b *replyBuilder) count() (int, bool) { return int(b.third), b.hasN && b.ni
 // reused when it is the same.
 func (b *replyBuilder) summary() string {
 	if string(b.sum) != b.last {
-		b.last = string(b.sum)
+		b.last = b.strs.String(b.sum)
 	}
 	return b.last
 }
 
-func (b *replyBuilder) errText() string { return string(b.sum) }
+func (b *replyBuilder) errText() string { return b.strs.String(b.sum) }
 
 // channel is the channel (or pattern and channel) of a pub/sub message.
 func (b *replyBuilder) channel() string {

@@ -7,6 +7,8 @@
 // Neither type is safe for concurrent use: a parser owns its caches, as it owns its buffers.
 package intern
 
+import "unsafe"
+
 // ringSize is how many strings a Ring keeps: enough for the few targets or hosts a keep-alive
 // connection cycles through, few enough that a miss (eight length checks) costs little.
 const ringSize = 8
@@ -75,4 +77,38 @@ func (t *Table) Len() int {
 		return 0
 	}
 	return len(t.m)
+}
+
+// Bounds of an Arena: chunks grow from minChunk to maxChunk bytes, so that a connection with
+// few events keeps little, and a string longer than maxArenaString gets its own allocation.
+const (
+	minChunk       = 64
+	maxChunk       = 1 << 10
+	maxArenaString = 256
+)
+
+// Arena makes strings that do not repeat (a Redis counter's replies, statements with their
+// literals) by copying them into chunks of bytes allocated several strings at a time: one
+// allocation, which the garbage collector need not scan, for many strings. Bytes once written
+// are never written again, so the strings may go into events (protocols.Sink); a chunk lives
+// as long as any string in it. The zero Arena is ready to use; it is not safe for concurrent
+// use.
+type Arena struct {
+	buf []byte
+}
+
+// String returns a string with the bytes of b.
+func (a *Arena) String(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > maxArenaString {
+		return string(b)
+	}
+	if cap(a.buf)-len(a.buf) < len(b) {
+		a.buf = make([]byte, 0, min(max(2*cap(a.buf), minChunk, len(b)), maxChunk))
+	}
+	n := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return unsafe.String(&a.buf[n], len(b))
 }

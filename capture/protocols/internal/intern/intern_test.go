@@ -79,3 +79,32 @@ func BenchmarkRingHit(b *testing.B) {
 		r.Bytes(vals[i%len(vals)])
 	}
 }
+
+// TestArena: strings from an Arena keep their bytes while later ones are made, across chunks,
+// and long ones get their own memory.
+func TestArena(t *testing.T) {
+	var a Arena
+	var got, want []string
+	b := []byte{}
+	for i := range 2000 {
+		v := strconv.Itoa(i*7919) + strings.Repeat("x", i%300)
+		b = append(b[:0], v...)
+		got, want = append(got, a.String(b)), append(want, v)
+		clear(b) // the caller's buffer changes; the string must not
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("string %d is %q, want %q", i, got[i], want[i])
+		}
+	}
+	if s := a.String(nil); s != "" {
+		t.Errorf("empty: %q", s)
+	}
+	if n := testing.AllocsPerRun(10, func() {
+		for range 100 {
+			a.String([]byte("12345"))
+		}
+	}); n > 1 {
+		t.Errorf("%v allocations for 100 short strings, want at most 1", n)
+	}
+}
