@@ -70,7 +70,8 @@ type Parser struct {
 	stmts stmtCache
 	// evs hands out the events' mysql.* fields, several per allocation.
 	evs slab.Slab[event.MySQL]
-	// strs makes the statement texts, several per allocation.
+	// strs makes the statement texts, several per allocation. A prepared statement in stmts
+	// keeps its text's chunk alive: at most maxStmts chunks of 1 KiB beyond maxStmtBytes.
 	strs intern.Arena
 	// tls decodes the rest of a connection that switched to TLS (opts.Upgrade).
 	tls protocols.StreamParser

@@ -42,6 +42,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
 	"github.com/audit-io/wire-audit/capture/protocols/internal/slab"
 )
 
@@ -117,9 +118,14 @@ type parser struct {
 	// recent are the last texts seen, reused when a Query or Parse repeats one.
 	recent     [recentTexts]*sqlText
 	recentNext int
-	// txs and stmtSlab hand out transactions and statements, several per allocation.
-	txs      slab.Slab[tx]
-	stmtSlab slab.Slab[stmt]
+	// txs, stmtSlab and texts hand out transactions, statements and statement texts, several
+	// per allocation, and textBytes makes the texts' strings. A statement kept in stmts keeps
+	// its text's chunk alive: at most maxNames chunks of 1 KiB beyond the bytes counted in
+	// stored.
+	txs       slab.Slab[tx]
+	stmtSlab  slab.Slab[stmt]
+	texts     slab.Slab[sqlText]
+	textBytes intern.Arena
 	// tls decodes the rest of a connection that switched to TLS (opts.Upgrade).
 	tls protocols.StreamParser
 }
@@ -463,7 +469,8 @@ func (p *parser) intern(b []byte, cut bool) *sqlText {
 			return t
 		}
 	}
-	t := &sqlText{text: string(b), cut: cut}
+	t := p.texts.New()
+	t.text, t.cut = p.textBytes.String(b), cut
 	if len(b) <= recentTextLen {
 		p.recent[p.recentNext] = t
 		p.recentNext = (p.recentNext + 1) % recentTexts
