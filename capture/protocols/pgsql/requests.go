@@ -157,11 +157,19 @@ func (p *parser) bind(pname, sname []byte) {
 		p.portals = make(map[string]*portal)
 	}
 	st := p.stmts[string(sname)]
-	if pt := p.portals[string(pname)]; pt != nil {
-		name := pt.stmtName
-		if name != string(sname) {
-			name = string(sname)
-		}
+	pt := p.portals[string(pname)]
+	// The statement's name as a string made before, when there is one: Binds that alternate
+	// between prepared statements (pgbench -M prepared) then allocate nothing either.
+	var name string
+	switch {
+	case st != nil:
+		name = st.name // its key in stmts: the same bytes
+	case pt != nil && pt.stmtName == string(sname):
+		name = pt.stmtName
+	default:
+		name = string(sname)
+	}
+	if pt != nil {
 		*pt = portal{st: st, stmtName: name}
 		return
 	}
@@ -171,7 +179,7 @@ func (p *parser) bind(pname, sname []byte) {
 			break
 		}
 	}
-	p.portals[string(pname)] = &portal{st: st, stmtName: string(sname)}
+	p.portals[string(pname)] = &portal{st: st, stmtName: name}
 }
 
 // closeObject forgets a statement ('S') or portal ('P') the client closed.
