@@ -17,7 +17,8 @@ const ringSize = 8
 // cache never holds a large body of text alive.
 const MaxLen = 256
 
-// Ring remembers the last ringSize strings it made, replacing the oldest. The zero value is
+// Ring remembers the last ringSize strings it made, replacing the oldest: at most 2 KiB of
+// strings per Ring, which a parser keeps for the life of its connection. The zero value is
 // ready to use.
 type Ring struct {
 	s    [ringSize]string
@@ -91,8 +92,8 @@ const (
 // literals) by copying them into chunks of bytes allocated several strings at a time: one
 // allocation, which the garbage collector need not scan, for many strings. Bytes once written
 // are never written again, so the strings may go into events (protocols.Sink); a chunk lives
-// as long as any string in it. The zero Arena is ready to use; it is not safe for concurrent
-// use.
+// as long as any string in it, and the Arena keeps its last chunk (at most maxChunk bytes)
+// for the strings to come. The zero Arena is ready to use; it is not safe for concurrent use.
 type Arena struct {
 	buf []byte
 }

@@ -5,8 +5,9 @@
 //
 // A value is handed out once and never reused, so that it may go into an event: protocols.Sink
 // lets events point to memory that is never reused. A chunk lives as long as any of its values
-// is reachable; chunks are small (maxChunkBytes) so that one long-lived value (a prepared
-// statement) keeps little else alive.
+// is reachable, and a Slab keeps the rest of its last chunk for the values to come: chunks are
+// small (maxChunkBytes), so that a connection that has gone quiet, or a long-lived value (a
+// prepared statement), keeps at most that much alive beyond what is in use.
 package slab
 
 import "unsafe"
@@ -15,7 +16,7 @@ import "unsafe"
 // doubles up to maxChunk values or maxChunkBytes, whichever is less.
 const (
 	maxChunk      = 32
-	maxChunkBytes = 8 << 10
+	maxChunkBytes = 2 << 10
 )
 
 // Slab hands out zero values of T. The zero Slab is ready to use. It is not safe for
