@@ -31,9 +31,10 @@ type builder struct {
 	// where a text is put together to be looked up.
 	strs    *intern.Table
 	scratch []byte
-	// parts hands out the events' parts, several per allocation.
-	parts slab.Slab[parts]
 }
+
+// eventParts hands out the events' parts, several per allocation, to every parser.
+var eventParts slab.Pool[parts]
 
 // parts are an event's dns.* and room for the answers of a usual response, allocated
 // together: one allocation instead of three. Events may share what their pointer fields
@@ -61,7 +62,7 @@ func (b *builder) event(c *protocols.Conn, query []byte, qts time.Time, qBytes i
 	h, _ := readHeader(msg)
 	_ = readQuestion(msg, &h, &b.q)
 	ev := protocols.NewEvent(c, event.TypeDNS, start)
-	pt := b.parts.New()
+	pt := eventParts.New()
 	d := &pt.dns
 	*d = event.DNS{
 		ID:     h.id,

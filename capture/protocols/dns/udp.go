@@ -23,8 +23,8 @@ const DefaultMaxPending = 4096
 // and answers, and the Community IDs of client and server pairs (a resolver that keeps its
 // socket asks from one port again and again).
 const (
-	maxStrings = 4096
-	maxIDs     = 4096
+	maxStrings = 1024
+	maxIDs     = 1024
 )
 
 // maxKept is what a pending query keeps of its message: the header and an uncompressed

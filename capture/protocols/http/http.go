@@ -92,10 +92,8 @@ type parser struct {
 	drop int
 	// scratch for header parsing, reused.
 	f fields
-	// next is the request whose head is being read; message made it from reqs, which hands
-	// out requests several per allocation.
+	// next is the request whose head is being read; message made it.
 	next *request
-	reqs slab.Slab[request]
 	// Strings of earlier requests that later ones repeat on a keep-alive connection: request
 	// lines ("METHOD target"), user agents and status phrases, and the last Host as sent with
 	// what SplitHost made of it. Each is made once instead of per request.
@@ -103,6 +101,9 @@ type parser struct {
 	hostRaw, domain string
 	hostPort        uint16
 }
+
+// requests hands out the requests of all connections, several per allocation.
+var requests slab.Pool[request]
 
 // request is one request waiting for its final response.
 type request struct {
@@ -248,7 +249,7 @@ func (p *parser) lostClient(ts time.Time) {
 // message is called by the readers when a head is complete, for the message it starts.
 func (p *parser) message(dir int) *message {
 	if dir == toServer {
-		p.next = p.reqs.New()
+		p.next = requests.New()
 		return &p.next.reqMsg
 	}
 	// The response of the request at the front, unless requestHead will not pair it.

@@ -68,14 +68,17 @@ type Parser struct {
 	t     txn
 	queue []txn
 	stmts stmtCache
-	// evs hands out the events' mysql.* fields, several per allocation.
-	evs slab.Slab[event.MySQL]
-	// strs makes the statement texts, several per allocation. A prepared statement in stmts
-	// keeps its text's chunk alive: at most maxStmts chunks of 1 KiB beyond maxStmtBytes.
-	strs intern.Arena
 	// tls decodes the rest of a connection that switched to TLS (opts.Upgrade).
 	tls protocols.StreamParser
 }
+
+// Shared by all connections: evParts hands out the events' mysql.* fields and texts makes
+// the texts of COM_QUERY, several per allocation; prepared statements, which stmts keeps,
+// have texts of their own.
+var (
+	evParts slab.Pool[event.MySQL]
+	texts   intern.ArenaPool
+)
 
 type phase uint8
 

@@ -154,7 +154,12 @@ func (p *Parser) onCommand(m *message) {
 	switch cmd {
 	case comQuery, comStmtPrepare:
 		q, cut := text(body, m.cut())
-		nt.query, nt.queryCut = p.strs.String(q), cut
+		nt.queryCut = cut
+		if cmd == comQuery {
+			nt.query = texts.String(q)
+		} else {
+			nt.query = string(q) // kept in stmts for as long as the statement: not in a chunk
+		}
 	case comInitDB:
 		db, _ := text(body, m.cut())
 		nt.db = string(db)

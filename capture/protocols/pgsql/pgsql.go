@@ -42,7 +42,6 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
-	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
 	"github.com/audit-io/wire-audit/capture/protocols/internal/slab"
 )
 
@@ -118,14 +117,6 @@ type parser struct {
 	// recent are the last texts seen, reused when a Query or Parse repeats one.
 	recent     [recentTexts]*sqlText
 	recentNext int
-	// txs, stmtSlab and texts hand out transactions, statements and statement texts, several
-	// per allocation, and textBytes makes the texts' strings. A statement kept in stmts keeps
-	// its text's chunk alive: at most maxNames chunks of 1 KiB beyond the bytes counted in
-	// stored.
-	txs       slab.Slab[tx]
-	stmtSlab  slab.Slab[stmt]
-	texts     slab.Slab[sqlText]
-	textBytes intern.Arena
 	// tls decodes the rest of a connection that switched to TLS (opts.Upgrade).
 	tls protocols.StreamParser
 }
@@ -175,6 +166,11 @@ type entry struct {
 	pt   *portal // Describe 'P'
 }
 
+// txs hands out the transactions of all connections, several per allocation. Statements and
+// their texts are not made so: a connection keeps them (stmts, recent) for as long as it
+// lives, and each would keep its whole chunk alive.
+var txs slab.Pool[tx]
+
 // tx is one transaction on its way to becoming an event.
 type tx struct {
 	method    string
@@ -204,7 +200,7 @@ type tx struct {
 
 // newTx returns a transaction of the kind a request message starts.
 func (p *parser) newTx(start time.Time, reqBytes uint64) *tx {
-	t := p.txs.New()
+	t := txs.New()
 	t.start, t.reqBytes = start, reqBytes
 	return t
 }
@@ -469,8 +465,7 @@ func (p *parser) intern(b []byte, cut bool) *sqlText {
 			return t
 		}
 	}
-	t := p.texts.New()
-	t.text, t.cut = p.textBytes.String(b), cut
+	t := &sqlText{text: string(b), cut: cut}
 	if len(b) <= recentTextLen {
 		p.recent[p.recentNext] = t
 		p.recentNext = (p.recentNext + 1) % recentTexts

@@ -143,8 +143,7 @@ func (p *parser) parse(name []byte, text *sqlText) *stmt {
 			break
 		}
 	}
-	st := p.stmtSlab.New()
-	st.name, st.sql = string(name), text
+	st := &stmt{name: string(name), sql: text}
 	p.stored += len(text.text)
 	p.stmts[st.name] = st
 	return st

@@ -432,9 +432,11 @@ type replyBuilder struct {
 	third int64
 	hasN  bool
 	last  string // the previous summary
-	// strs makes the summaries that differ from the previous one (a counter's replies).
-	strs intern.Arena
 }
+
+// replyStrs makes the summaries that differ from the previous one (a counter's replies),
+// several per allocation.
+var replyStrs intern.ArenaPool
 
 func (b *replyBuilder) sep(r *reader, depth int) {
 	if depth == 0 {
@@ -549,12 +551,12 @@ func (b *replyBuilder) count() (int, bool) { return int(b.third), b.hasN && b.ni
 // reused when it is the same.
 func (b *replyBuilder) summary() string {
 	if string(b.sum) != b.last {
-		b.last = b.strs.String(b.sum)
+		b.last = replyStrs.String(b.sum)
 	}
 	return b.last
 }
 
-func (b *replyBuilder) errText() string { return b.strs.String(b.sum) }
+func (b *replyBuilder) errText() string { return replyStrs.String(b.sum) }
 
 // channel is the channel (or pattern and channel) of a pub/sub message.
 func (b *replyBuilder) channel() string {

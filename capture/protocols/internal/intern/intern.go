@@ -7,17 +7,23 @@
 // Neither type is safe for concurrent use: a parser owns its caches, as it owns its buffers.
 package intern
 
-import "unsafe"
+import (
+	"sync"
+	"unsafe"
+)
 
 // ringSize is how many strings a Ring keeps: enough for the few targets or hosts a keep-alive
 // connection cycles through, few enough that a miss (eight length checks) costs little.
-const ringSize = 8
+const ringSize = 4
 
-// MaxLen is the longest string a cache keeps: a longer one is made afresh each time, so that a
+// ringMaxLen is the longest string a Ring keeps.
+const ringMaxLen = 128
+
+// MaxLen is the longest string a Table keeps: a longer one is made afresh each time, so that a
 // cache never holds a large body of text alive.
 const MaxLen = 256
 
-// Ring remembers the last ringSize strings it made, replacing the oldest: at most 2 KiB of
+// Ring remembers the last ringSize strings it made, replacing the oldest: at most 512 bytes of
 // strings per Ring, which a parser keeps for the life of its connection. The zero value is
 // ready to use.
 type Ring struct {
@@ -33,7 +39,7 @@ func (r *Ring) Bytes(b []byte) string {
 		}
 	}
 	s := string(b)
-	if len(s) <= MaxLen {
+	if len(s) <= ringMaxLen {
 		r.s[r.next] = s
 		r.next = (r.next + 1) % ringSize
 	}
@@ -80,12 +86,13 @@ func (t *Table) Len() int {
 	return len(t.m)
 }
 
-// Bounds of an Arena: chunks grow from minChunk to maxChunk bytes, so that a connection with
-// few events keeps little, and a string longer than maxArenaString gets its own allocation.
+// Bounds of an Arena: chunks grow from minChunk to maxChunk bytes, and a string longer than
+// maxArenaString gets its own allocation. A string that a parser keeps for long (the previous
+// reply, to compare the next one with) keeps its chunk alive: at most maxChunk bytes.
 const (
 	minChunk       = 64
-	maxChunk       = 1 << 10
-	maxArenaString = 256
+	maxChunk       = 256
+	maxArenaString = 128
 )
 
 // Arena makes strings that do not repeat (a Redis counter's replies, statements with their
@@ -112,4 +119,23 @@ func (a *Arena) String(b []byte) string {
 	n := len(a.buf)
 	a.buf = append(a.buf, b...)
 	return unsafe.String(&a.buf[n], len(b))
+}
+
+// ArenaPool is an Arena shared by every parser of a kind, in every pipeline, for the reason
+// slab.Pool gives: an Arena per connection keeps a chunk per connection. An Arena is taken from
+// a sync.Pool for the call only, so an ArenaPool is safe for concurrent use. The zero
+// ArenaPool is ready to use.
+type ArenaPool struct {
+	p sync.Pool
+}
+
+// String returns a string with the bytes of b.
+func (ap *ArenaPool) String(b []byte) string {
+	a, _ := ap.p.Get().(*Arena)
+	if a == nil {
+		a = new(Arena)
+	}
+	s := a.String(b)
+	ap.p.Put(a)
+	return s
 }

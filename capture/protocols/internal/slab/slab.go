@@ -10,7 +10,10 @@
 // prepared statement), keeps at most that much alive beyond what is in use.
 package slab
 
-import "unsafe"
+import (
+	"sync"
+	"unsafe"
+)
 
 // Bounds of a chunk: it starts at one value, for the connection that has a single event, and
 // doubles up to maxChunk values or maxChunkBytes, whichever is less.
@@ -36,5 +39,25 @@ func (s *Slab[T]) New() *T {
 	}
 	v := &s.free[0]
 	s.free = s.free[1:]
+	return v
+}
+
+// Pool is a Slab shared by every parser of a type, in every pipeline: one parser per
+// connection each with its own Slab would keep the rest of a chunk per connection, which is
+// what 10k quiet connections cannot afford. A value's Slab is taken from a sync.Pool for the
+// call only, so a Pool is safe for concurrent use, and what stays allocated and unused is a
+// chunk per P. The zero Pool is ready to use.
+type Pool[T any] struct {
+	p sync.Pool
+}
+
+// New returns a pointer to a zero T that no other call returned.
+func (p *Pool[T]) New() *T {
+	s, _ := p.p.Get().(*Slab[T])
+	if s == nil {
+		s = new(Slab[T])
+	}
+	v := s.New()
+	p.p.Put(s)
 	return v
 }
