@@ -5,9 +5,10 @@
 //
 // A value is handed out once and never reused, so that it may go into an event: protocols.Sink
 // lets events point to memory that is never reused. A chunk lives as long as any of its values
-// is reachable, and a Slab keeps the rest of its last chunk for the values to come: chunks are
-// small (maxChunkBytes), so that a connection that has gone quiet, or a long-lived value (a
-// prepared statement), keeps at most that much alive beyond what is in use.
+// is reachable, so only values that die with their event belong here, not what a connection
+// keeps for its life (a prepared statement): each would keep up to maxChunkBytes alive.
+// Parsers share a Pool per type rather than keep a Slab per connection, which would hold the
+// rest of a chunk for every quiet connection.
 package slab
 
 import (
@@ -15,15 +16,15 @@ import (
 	"unsafe"
 )
 
-// Bounds of a chunk: it starts at one value, for the connection that has a single event, and
-// doubles up to maxChunk values or maxChunkBytes, whichever is less.
+// Bounds of a chunk: it starts at one value, for a Slab that is little used, and doubles up to
+// maxChunk values or maxChunkBytes, whichever is less.
 const (
 	maxChunk      = 32
 	maxChunkBytes = 2 << 10
 )
 
 // Slab hands out zero values of T. The zero Slab is ready to use. It is not safe for
-// concurrent use: a parser owns its slabs.
+// concurrent use.
 type Slab[T any] struct {
 	free []T
 	n    int // the size of the last chunk
