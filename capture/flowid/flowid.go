@@ -26,5 +26,10 @@ func CommunityID(src, dst netip.AddrPort, proto uint8) string {
 	b = binary.BigEndian.AppendUint16(b, sp)
 	b = binary.BigEndian.AppendUint16(b, dp)
 	sum := sha1.Sum(b) //nolint:gosec // see import
-	return "1:" + base64.StdEncoding.EncodeToString(sum[:])
+	// Encoded beside the prefix in one array: one allocation, for the string, instead of
+	// three (EncodeToString's buffer and string, then the concatenation).
+	var out [2 + 28]byte
+	out[0], out[1] = '1', ':'
+	base64.StdEncoding.Encode(out[2:], sum[:])
+	return string(out[:])
 }

@@ -48,3 +48,10 @@ func TestCommunityIDIPv6(t *testing.T) {
 		t.Errorf("mapped %s != v4 %s", mapped, v4)
 	}
 }
+
+func TestCommunityIDAllocs(t *testing.T) {
+	a, b := netip.MustParseAddrPort("10.0.0.1:53000"), netip.MustParseAddrPort("10.0.0.2:53")
+	if n := testing.AllocsPerRun(100, func() { CommunityID(a, b, 17) }); n > 1 {
+		t.Errorf("%v allocations, want 1 (the string)", n)
+	}
+}

@@ -5,9 +5,11 @@
 package sqlnorm
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/hex"
-	"hash/fnv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -48,8 +50,13 @@ func Mask(q string) string {
 // placeholders such as `IN (?, ?, ?)` or `VALUES (?, ?), (?, ?)` folded to one element, so
 // that the same statement with different values or list lengths normalises the same.
 func Normalize(q string) string {
-	var b strings.Builder
-	b.Grow(len(q))
+	return string(appendNormalized(make([]byte, 0, len(q)), q))
+}
+
+// appendNormalized appends Normalize(q) to b, for Fingerprint to hash it from a buffer it
+// reuses instead of making a string.
+func appendNormalized(b []byte, q string) []byte {
+	start := len(b)
 	// Space is kept only where it separates two words (or literals): "id=1" and "id = 1"
 	// normalise the same.
 	prevWord, space := false, false
@@ -61,33 +68,84 @@ func Normalize(q string) string {
 		}
 		word := kind == tokWord || kind == tokLiteral || kind == tokPlaceholder
 		if space && prevWord && word {
-			b.WriteByte(' ')
+			b = append(b, ' ')
 		}
 		space, prevWord = false, word
 		switch kind {
 		case tokLiteral, tokPlaceholder:
-			b.WriteByte('?')
+			b = append(b, '?')
 		case tokWord:
 			for i := 0; i < len(tok); i++ {
 				c := tok[i]
 				if 'A' <= c && c <= 'Z' {
 					c += 'a' - 'A'
 				}
-				b.WriteByte(c)
+				b = append(b, c)
 			}
 		default:
-			b.WriteString(tok)
+			b = append(b, tok...)
 		}
 	})
-	return foldLists(strings.TrimRight(b.String(), ";"))
+	return foldLists(b[:start+len(bytes.TrimRight(b[start:], ";"))], start)
 }
 
 // Fingerprint is a 16-hex-digit hash (FNV-1a, 64 bits) of Normalize(q).
 func Fingerprint(q string) string {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(Normalize(q)))
+	bp := normBufs.Get().(*[]byte)
+	n := appendNormalized((*bp)[:0], q)
+	h := uint64(fnvOffset)
+	for _, c := range n {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	if cap(n) <= maxNormBuf {
+		*bp = n
+	}
+	normBufs.Put(bp)
+	return fingerprints.get(h)
+}
+
+// FNV-1a, 64 bits (hash/fnv), written out so that hashing allocates nothing.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// normBufs holds the buffers Fingerprint normalises into: SetQuery calls it for every
+// statement, from every pipeline's goroutine. A buffer grown beyond maxNormBuf by a huge
+// statement is not kept.
+var normBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxNormBuf = 64 << 10
+
+// fingerprints interns the hex text of recent hashes: the statements of an application are
+// few and repeat with other values, so the same fingerprint text is made once instead of per
+// statement. The table is bounded and forgets everything when full.
+var fingerprints = hexTable{m: make(map[uint64]string)}
+
+const maxFingerprints = 4096
+
+type hexTable struct {
+	mu sync.Mutex
+	m  map[uint64]string
+}
+
+// get returns the 16 hex digits of h.
+func (t *hexTable) get(h uint64) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s, ok := t.m[h]; ok {
+		return s
+	}
 	var sum [8]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
+	binary.BigEndian.PutUint64(sum[:], h)
+	var text [16]byte
+	hex.Encode(text[:], sum[:])
+	s := string(text[:])
+	if len(t.m) >= maxFingerprints {
+		clear(t.m)
+	}
+	t.m[h] = s
+	return s
 }
 
 // Truncate cuts q to at most n bytes without splitting a UTF-8 character.
@@ -101,14 +159,32 @@ func Truncate(q string, n int) string {
 	return q[:n]
 }
 
-// foldLists rewrites "(?,?,?)" to "(?)" and "(?),(?),(?)" to "(?)", repeatedly.
-func foldLists(s string) string {
+// foldLists rewrites "(?,?,?)" to "(?)" and "(?),(?),(?)" to "(?)", repeatedly, in b from
+// start on, in place.
+func foldLists(b []byte, start int) []byte {
 	for _, r := range [...][2]string{{"?,?", "?"}, {"(?),(?)", "(?)"}} {
-		for strings.Contains(s, r[0]) {
-			s = strings.ReplaceAll(s, r[0], r[1])
+		for bytes.Contains(b[start:], []byte(r[0])) {
+			b = replaceAll(b, start, r[0], r[1])
 		}
 	}
-	return s
+	return b
+}
+
+// replaceAll is strings.ReplaceAll of b[start:] for a shorter new, in place: what is written
+// never reaches what is still to be read.
+func replaceAll(b []byte, start int, old, new string) []byte {
+	w := start
+	for r := start; r < len(b); {
+		if bytes.HasPrefix(b[r:], []byte(old)) {
+			w += copy(b[w:], new)
+			r += len(old)
+			continue
+		}
+		b[w] = b[r]
+		w++
+		r++
+	}
+	return b[:w]
 }
 
 type tokenKind uint8

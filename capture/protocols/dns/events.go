@@ -10,6 +10,8 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/slab"
 )
 
 // Error messages of transactions that did not complete.
@@ -24,7 +26,27 @@ type builder struct {
 	q    question
 	name nameBuf
 	opts *protocols.Options
+	// strs, when set, keeps the names, queries, addresses and texts of recent events, which
+	// a UDP parser, seeing all the lookups of a pipeline, meets again and again; scratch is
+	// where a text is put together to be looked up.
+	strs    *intern.Table
+	scratch []byte
 }
+
+// eventParts hands out the events' parts, several per allocation, to every parser.
+var eventParts slab.Pool[parts]
+
+// parts are an event's dns.* and room for the answers of a usual response, allocated
+// together: one allocation instead of three. Events may share what their pointer fields
+// point to (protocols.Sink), and parts are never reused.
+type parts struct {
+	dns     event.DNS
+	answers [2]event.DNSAnswer
+	ips     [2]netip.Addr
+}
+
+// str is b as a string, a recent one when strs has it.
+func (b *builder) str(s []byte) string { return b.strs.Bytes(s) }
 
 // emit builds the event of one transaction and hands it to sink. query or resp may be nil
 // (no response in time; a response whose query was not captured); both were checked with
@@ -40,7 +62,9 @@ func (b *builder) event(c *protocols.Conn, query []byte, qts time.Time, qBytes i
 	h, _ := readHeader(msg)
 	_ = readQuestion(msg, &h, &b.q)
 	ev := protocols.NewEvent(c, event.TypeDNS, start)
-	d := &event.DNS{
+	pt := eventParts.New()
+	d := &pt.dns
+	*d = event.DNS{
 		ID:     h.id,
 		OpCode: opcodeName(h.opcode()),
 		Flags: event.DNSFlags{
@@ -51,11 +75,14 @@ func (b *builder) event(c *protocols.Conn, query []byte, qts time.Time, qBytes i
 			AuthenticData:      h.flags&0x0020 != 0,
 			CheckingDisabled:   h.flags&0x0010 != 0,
 		},
-		Question: event.DNSQuestion{Name: b.q.name.String(), Type: typeName(b.q.typ), Class: className(b.q.class)},
+		Question: event.DNSQuestion{Name: b.str(b.q.name.bytes()), Type: typeName(b.q.typ), Class: className(b.q.class)},
 	}
 	ev.DNS = d
 	ev.Method = d.OpCode
-	ev.Query = "class " + d.Question.Class + ", type " + d.Question.Type + ", " + d.Question.Name
+	b.scratch = append(b.scratch[:0], "class "...)
+	b.scratch = append(append(append(append(b.scratch, d.Question.Class...), ", type "...), d.Question.Type...), ", "...)
+	b.scratch = append(b.scratch, d.Question.Name...)
+	ev.Query = b.str(b.scratch)
 	if opts := b.opts; opts != nil && opts.MaxQueryLength > 0 && len(ev.Query) > opts.MaxQueryLength {
 		ev.Query, ev.QueryTruncated = ev.Query[:opts.MaxQueryLength], true
 	}
@@ -63,7 +90,7 @@ func (b *builder) event(c *protocols.Conn, query []byte, qts time.Time, qBytes i
 	if resp != nil {
 		d.ResponseCode = rcodeName(h.rcode())
 		d.AnswersCount, d.AuthoritiesCount, d.AdditionalsCount = int(h.an), int(h.ns), int(h.ar)
-		b.answers(resp, b.q.end, int(h.an), d)
+		b.answers(resp, b.q.end, int(h.an), pt)
 		if h.rcode() != 0 {
 			ev.Status = event.StatusError
 		}
@@ -77,9 +104,13 @@ func (b *builder) event(c *protocols.Conn, query []byte, qts time.Time, qBytes i
 }
 
 // answers renders the n records of the answer section that starts at off.
-func (b *builder) answers(msg []byte, off, n int, d *event.DNS) {
-	if n > 0 {
+func (b *builder) answers(msg []byte, off, n int, pt *parts) {
+	d := &pt.dns
+	switch {
+	case n > len(pt.answers):
 		d.Answers = make([]event.DNSAnswer, 0, n)
+	case n > 0:
+		d.Answers = pt.answers[:0:n]
 	}
 	var r rr
 	for range n {
@@ -87,12 +118,15 @@ func (b *builder) answers(msg []byte, off, n int, d *event.DNS) {
 		if off, err = readRR(msg, off, &b.name, &r); err != nil {
 			return // cannot happen: the message was checked
 		}
-		a := event.DNSAnswer{Name: b.name.String(), Type: typeName(r.typ), Class: className(r.class), TTL: r.ttl}
+		a := event.DNSAnswer{Name: b.str(b.name.bytes()), Type: typeName(r.typ), Class: className(r.class), TTL: r.ttl}
 		rd := msg[r.rdOff:r.rdEnd]
 		switch r.typ {
 		case typeA, typeAAAA:
 			ip, _ := netip.AddrFromSlice(rd)
-			a.Data = ip.String()
+			a.Data = b.addr(ip)
+			if d.ResolvedIP == nil {
+				d.ResolvedIP = pt.ips[:0]
+			}
 			d.ResolvedIP = append(d.ResolvedIP, ip)
 		case typeNS, typeCNAME, typePTR, typeDNAME:
 			a.Data = b.nameAt(msg, r.rdOff)
@@ -105,14 +139,15 @@ func (b *builder) answers(msg []byte, off, n int, d *event.DNS) {
 			a.Port = binary.BigEndian.Uint16(rd[4:])
 			a.Data = b.nameAt(msg, r.rdOff+6)
 		case typeTXT:
-			var sb strings.Builder
+			t := b.scratch[:0]
 			for i := 0; i < len(rd); i += 1 + int(rd[i]) {
 				if i > 0 {
-					sb.WriteByte(' ')
+					t = append(t, ' ')
 				}
-				sb.Write(rd[i+1 : i+1+int(rd[i])])
+				t = append(t, rd[i+1:i+1+int(rd[i])]...)
 			}
-			a.Data = sb.String()
+			b.scratch = t
+			a.Data = b.str(t)
 		case typeSOA:
 			a.Data = b.soa(msg, &r)
 		default:
@@ -126,7 +161,16 @@ func (b *builder) nameAt(msg []byte, off int) string {
 	if _, err := readName(msg, off, &b.name); err != nil {
 		return ""
 	}
-	return b.name.String()
+	return b.str(b.name.bytes())
+}
+
+// addr is ip.String().
+func (b *builder) addr(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ip.String() // "invalid IP", which AppendTo leaves out; checkRDATA rules it out
+	}
+	b.scratch = ip.AppendTo(b.scratch[:0])
+	return b.str(b.scratch)
 }
 
 // soa renders SOA data in zone-file order: mname rname serial refresh retry expire minimum.

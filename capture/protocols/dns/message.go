@@ -60,6 +60,9 @@ type nameBuf struct {
 
 func (nb *nameBuf) String() string { return string(nb.b[:nb.n]) }
 
+// bytes is the name, valid until the buffer is written again.
+func (nb *nameBuf) bytes() []byte { return nb.b[:nb.n] }
+
 func (nb *nameBuf) appendLabel(label []byte) {
 	if nb.n > 0 {
 		nb.b[nb.n] = '.'

@@ -13,10 +13,19 @@ import (
 	"github.com/audit-io/wire-audit/capture/decode"
 	"github.com/audit-io/wire-audit/capture/flowid"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
 )
 
 // DefaultMaxPending bounds the queries a UDP parser waits on at once.
 const DefaultMaxPending = 4096
+
+// Bounds of what a UDP parser keeps to reuse in later events: the strings of names, queries
+// and answers, and the Community IDs of client and server pairs (a resolver that keeps its
+// socket asks from one port again and again).
+const (
+	maxStrings = 1024
+	maxIDs     = 1024
+)
 
 // maxKept is what a pending query keeps of its message: the header and an uncompressed
 // question, which is all an event needs from it.
@@ -60,6 +69,9 @@ type UDP struct {
 	// map's, which differs from run to run.
 	seq     uint64
 	expired []expiredQuery
+	// ids holds the Community IDs of recent client and server pairs, up to maxIDs.
+	ids    map[[2]netip.AddrPort]string
+	maxIDs int
 }
 
 type expiredQuery struct {
@@ -72,7 +84,8 @@ func NewUDP(iface string, opts *protocols.Options, sink protocols.Sink) protocol
 	return &UDP{
 		iface: iface, sink: sink, timeout: opts.Timeout(), max: DefaultMaxPending,
 		pending: make(map[pendingKey]int32, 64),
-		b:       builder{opts: opts},
+		b:       builder{opts: opts, strs: intern.NewTable(maxStrings)},
+		ids:     make(map[[2]netip.AddrPort]string), maxIDs: maxIDs,
 	}
 }
 
@@ -134,10 +147,24 @@ func (u *UDP) release(key pendingKey, i int32) {
 func (u *UDP) emit(key pendingKey, query []byte, qts time.Time, qBytes int, resp []byte, rts time.Time, why string) {
 	c := &protocols.Conn{
 		Client: key.client, Server: key.server, Transport: "udp", Interface: u.iface,
-		CommunityID: flowid.CommunityID(key.client, key.server, decode.UDP),
+		CommunityID: u.communityID(key.client, key.server),
 	}
 	ev := u.b.event(c, query, qts, qBytes, resp, rts, len(resp), why)
 	u.sink.Emit(ev)
+}
+
+// communityID is the Community ID of the pair, made once while the pair is in u.ids.
+func (u *UDP) communityID(client, server netip.AddrPort) string {
+	k := [2]netip.AddrPort{client, server}
+	if id, ok := u.ids[k]; ok {
+		return id
+	}
+	if len(u.ids) >= u.maxIDs {
+		clear(u.ids)
+	}
+	id := flowid.CommunityID(client, server, decode.UDP)
+	u.ids[k] = id
+	return id
 }
 
 // Tick implements protocols.DatagramParser: queries older than the timeout end as errors.

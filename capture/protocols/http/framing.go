@@ -56,6 +56,8 @@ func (e *errFraming) Error() string { return "http: " + e.what }
 
 // events of a reader, implemented by the parser.
 type handler interface {
+	// message returns the zero message that a head just read starts.
+	message(dir int) *message
 	// head handles a complete head and returns how the body is framed: stBody with its
 	// length, stChunkSize, stUntilEOF, stOff, or stHead for no body.
 	head(dir int, h []byte, m *message, ts time.Time) (uint8, int64, error)
@@ -91,7 +93,8 @@ func (r *reader) feed(dir int, h handler, data []byte, ts time.Time, keepBody in
 			if !found {
 				return off, nil
 			}
-			m := &message{start: r.start, wire: uint64(len(r.head))}
+			m := h.message(dir)
+			m.start, m.wire = r.start, uint64(len(r.head))
 			r.msg = m
 			st, n, err := h.head(dir, r.head, m, ts)
 			r.head = r.head[:0]

@@ -38,6 +38,8 @@ import (
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/internal/httpfields"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/slab"
 )
 
 const (
@@ -90,7 +92,18 @@ type parser struct {
 	drop int
 	// scratch for header parsing, reused.
 	f fields
+	// next is the request whose head is being read; message made it.
+	next *request
+	// Strings of earlier requests that later ones repeat on a keep-alive connection: request
+	// lines ("METHOD target"), user agents and status phrases, and the last Host as sent with
+	// what SplitHost made of it. Each is made once instead of per request.
+	lines, strs     intern.Ring
+	hostRaw, domain string
+	hostPort        uint16
 }
+
+// requests hands out the requests of all connections, several per allocation.
+var requests slab.Pool[request]
 
 // request is one request waiting for its final response.
 type request struct {
@@ -112,6 +125,19 @@ type request struct {
 	h2c      bool // asked to upgrade to h2c
 	// after counts the responses that follow this one's and answer requests not tracked.
 	after int
+	// line is "METHOD target", of which target is a part.
+	line string
+
+	// Allocated with the request so that a request and its event cost one allocation instead
+	// of eight: its messages, and the parts of its event, which point into the request (an
+	// event may share what its pointer fields point to, protocols.Sink; a request is emitted
+	// once and never reused).
+	reqMsg, respMsg message
+	evHTTP          event.HTTP
+	evResp          event.HTTPResponse
+	evURL           event.URL
+	evUA            event.UserAgent
+	evBody          [2]event.HTTPBody
 }
 
 func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
@@ -220,6 +246,22 @@ func (p *parser) lostClient(ts time.Time) {
 	p.resync.start()
 }
 
+// message is called by the readers when a head is complete, for the message it starts.
+func (p *parser) message(dir int) *message {
+	if dir == toServer {
+		p.next = requests.New()
+		return &p.next.reqMsg
+	}
+	// The response of the request at the front, unless requestHead will not pair it.
+	if p.drop == 0 && p.queue.Len() > 0 {
+		if q := p.queue.Front(); q.resp == nil {
+			q.respMsg = message{} // an interim response's is done with
+			return &q.respMsg
+		}
+	}
+	return &message{}
+}
+
 // head is called by the readers with each complete head.
 func (p *parser) head(dir int, h []byte, m *message, ts time.Time) (uint8, int64, error) {
 	nl := bytes.IndexByte(h, '\n')
@@ -241,9 +283,21 @@ func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
 		return 0, 0, &errFraming{"malformed request line"}
 	}
 	f := &p.f
-	q := &request{method: method(meth), target: string(target), version: ver, msg: m, ua: string(f.ua)}
+	q := p.next
+	if q == nil || m != &q.reqMsg {
+		q = &request{}
+	}
+	p.next = nil
+	q.method, q.version, q.msg = method(meth), ver, m
+	// The request line holds "METHOD SP target" in one piece: one string for both the query
+	// field and the target, of which the path and query are parts as well.
+	q.line = p.lines.Bytes(line[:len(meth)+1+len(target)])
+	q.target = q.line[len(meth)+1:]
+	if len(f.ua) > 0 {
+		q.ua = p.strs.Bytes(f.ua)
+	}
 	path, query, host := httpfields.SplitTarget(target)
-	q.path, q.query = string(path), string(query)
+	q.path, q.query = within(q.target, target, path), within(q.target, target, query)
 	if q.method == "CONNECT" {
 		q.path, host = "", target // authority-form: host:port
 	}
@@ -253,7 +307,11 @@ func (p *parser) requestHead(line []byte, m *message) (uint8, int64, error) {
 	if f.h2c {
 		q.host = string(host) // only an upgrade to HTTP/2 needs the authority as sent
 	}
-	q.domain, q.port = httpfields.SplitHost(host)
+	if string(host) != p.hostRaw {
+		p.hostRaw = string(host)
+		p.domain, p.hostPort = httpfields.SplitHost(host)
+	}
+	q.domain, q.port = p.domain, p.hostPort
 	if q.port == 0 && q.domain != "" {
 		q.port = p.conn.Server.Port() // no port in Host: the one the request went to
 	}
@@ -308,7 +366,7 @@ func (p *parser) responseHead(line []byte, m *message, ts time.Time) (uint8, int
 		p.rd[toServer].reset(stOff)
 		return stOff, 0, nil
 	}
-	q.resp, q.code, q.phrase = m, code, string(phrase)
+	q.resp, q.code, q.phrase = m, code, p.strs.Bytes(phrase)
 	q.respHdrs = picked(p.f.picked)
 	st := p.responseBody(code, q.noBody, q.connect)
 	if st == stOff {
@@ -350,13 +408,18 @@ func (p *parser) done(dir int, m *message, ts time.Time) {
 func (p *parser) emit(q *request, end time.Time, note string) {
 	ev := protocols.NewEvent(p.conn, event.TypeHTTP, q.msg.start)
 	ev.Method = q.method
-	ev.Query, ev.QueryTruncated = httpfields.Query(q.method, q.target, p.opts.MaxQueryLength)
-	h := &event.HTTP{Version: q.version, Request: event.HTTPRequest{Method: q.method, Bytes: q.msg.wire, Headers: q.headers}}
-	h.Request.Body = body(q.msg)
+	ev.Query = q.line
+	if max := p.opts.MaxQueryLength; max > 0 && len(q.line) > max {
+		ev.Query, ev.QueryTruncated = httpfields.Truncate(q.line, max), true
+	}
+	h := &q.evHTTP
+	*h = event.HTTP{Version: q.version, Request: event.HTTPRequest{Method: q.method, Bytes: q.msg.wire, Headers: q.headers}}
+	h.Request.Body = body(q.msg, &q.evBody[0])
 	var respBytes uint64
 	if q.resp != nil {
 		respBytes = q.interim + q.resp.wire
-		h.Response = &event.HTTPResponse{StatusCode: q.code, StatusPhrase: q.phrase, Bytes: respBytes, Headers: q.respHdrs, Body: body(q.resp)}
+		q.evResp = event.HTTPResponse{StatusCode: q.code, StatusPhrase: q.phrase, Bytes: respBytes, Headers: q.respHdrs, Body: body(q.resp, &q.evBody[1])}
+		h.Response = &q.evResp
 		if q.resp.complete {
 			end = q.resp.end
 		}
@@ -364,9 +427,11 @@ func (p *parser) emit(q *request, end time.Time, note string) {
 		respBytes = q.interim
 	}
 	ev.HTTP = h
-	ev.URL = &event.URL{Original: q.target, Path: q.path, Query: q.query, Domain: q.domain, Port: q.port}
+	q.evURL = event.URL{Original: q.target, Path: q.path, Query: q.query, Domain: q.domain, Port: q.port}
+	ev.URL = &q.evURL
 	if q.ua != "" {
-		ev.UserAgent = &event.UserAgent{Original: q.ua}
+		q.evUA = event.UserAgent{Original: q.ua}
+		ev.UserAgent = &q.evUA
 	}
 	ev.Status = event.StatusOK
 	if q.code >= 400 || note != "" {
@@ -382,11 +447,26 @@ func (p *parser) emit(q *request, end time.Time, note string) {
 	p.sink.Emit(ev)
 }
 
-func body(m *message) *event.HTTPBody {
+// body fills dst with the body of m and returns it, or nil when m has none.
+func body(m *message, dst *event.HTTPBody) *event.HTTPBody {
 	if m == nil || m.body == 0 {
 		return nil
 	}
-	return &event.HTTPBody{Bytes: m.body, Content: string(m.content)}
+	*dst = event.HTTPBody{Bytes: m.body, Content: string(m.content)}
+	return dst
+}
+
+// within returns part, a slice of whole, as the same bytes of s, the string made of whole, so
+// that it costs no allocation; or a new string when part lies elsewhere (an absolute-form
+// target's path gets a "/" put in front).
+func within(s string, whole, part []byte) string {
+	if len(part) == 0 {
+		return ""
+	}
+	if off := cap(whole) - cap(part); off >= 0 && off+len(part) <= len(whole) && &whole[off] == &part[0] {
+		return s[off : off+len(part)]
+	}
+	return string(part)
 }
 
 // picked turns the configured headers seen into the event's map, redacting credentials.

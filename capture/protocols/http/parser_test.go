@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -266,5 +267,13 @@ func TestTooManyInFlight(t *testing.T) {
 	}
 	if tooMany != 10 || paired != maxPending || got[len(got)-1] != "Error GET /last 404 host=example.com" {
 		t.Errorf("%d events, %d not tracked (want 10), %d paired (want %d), last %q", len(got), tooMany, paired, maxPending, got[len(got)-1])
+	}
+}
+
+func TestTrimBlanks(t *testing.T) {
+	for _, v := range []string{"", " ", "\t", "a", " a ", "\t a b \t", "a\t\t", "  \t", " \r a\n "} {
+		if got, want := string(trimBlanks([]byte(v))), string(bytes.Trim([]byte(v), " \t")); got != want {
+			t.Errorf("trimBlanks(%q) = %q, want %q", v, got, want)
+		}
 	}
 }

@@ -31,6 +31,8 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/slab"
 )
 
 // serverKeep bounds what is kept of one server message: greetings, OK, ERR and the heads of
@@ -69,6 +71,14 @@ type Parser struct {
 	// tls decodes the rest of a connection that switched to TLS (opts.Upgrade).
 	tls protocols.StreamParser
 }
+
+// Shared by all connections: evParts hands out the events' mysql.* fields and texts makes
+// the texts of COM_QUERY, several per allocation; prepared statements, which stmts keeps,
+// have texts of their own.
+var (
+	evParts slab.Pool[event.MySQL]
+	texts   intern.ArenaPool
+)
 
 type phase uint8
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/stable"
 	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
 	"github.com/audit-io/wire-audit/internal/testenv"
 )
@@ -293,5 +294,15 @@ func TestTshark(t *testing.T) {
 				t.Errorf("queries:\n%s\ntshark:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
+	}
+}
+
+// TestEventsStable: the mysql.* an event takes from the parser's slab, and the fingerprints
+// it shares with other events, are not written to once it is emitted.
+func TestEventsStable(t *testing.T) {
+	for _, f := range []string{"slap.pcap", "prepared.pcap", "cli.pcap"} {
+		var s stable.Sink
+		protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/"+f, testPort), s.Factory(New), &protocols.Options{MaskLiterals: true})
+		s.Check(t)
 	}
 }

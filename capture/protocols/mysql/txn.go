@@ -153,9 +153,16 @@ func (p *Parser) onCommand(m *message) {
 	body := b[1:]
 	switch cmd {
 	case comQuery, comStmtPrepare:
-		nt.query, nt.queryCut = text(body, m.cut())
+		q, cut := text(body, m.cut())
+		nt.queryCut = cut
+		if cmd == comQuery {
+			nt.query = texts.String(q)
+		} else {
+			nt.query = string(q) // kept in stmts for as long as the statement: not in a chunk
+		}
 	case comInitDB:
-		nt.db, _ = text(body, m.cut())
+		db, _ := text(body, m.cut())
+		nt.db = string(db)
 	case comStmtExecute, comStmtFetch, comStmtReset, comStmtBulkExecute, comStmtClose, comStmtSendLongData:
 		if len(body) < 4 {
 			return
@@ -232,12 +239,12 @@ func (p *Parser) abortAll(reason string) {
 // text is the statement text of a command body; cut says the body was not kept whole. Some
 // clients (libmysqlclient callers that pass the terminator) send a trailing NUL; it is not
 // part of the statement.
-func text(b []byte, cut bool) (string, bool) {
+func text(b []byte, cut bool) ([]byte, bool) {
 	if cut {
 		b = trimRune(b)
 	}
 	for len(b) > 0 && b[len(b)-1] == 0 {
 		b = b[:len(b)-1]
 	}
-	return string(b), cut
+	return b, cut
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
 )
 
@@ -406,6 +407,23 @@ func TestOptions(t *testing.T) {
 	for i, ev := range evs {
 		if ev.Query != want[i] || !ev.QueryTruncated || ev.QueryFingerprint == "" {
 			t.Errorf("event %d: query %q truncated=%v fingerprint=%q", i, ev.Query, ev.QueryTruncated, ev.QueryFingerprint)
+		}
+	}
+}
+
+// TestBindNames: a portal rebound to statements that are prepared or not, and whose names
+// differ in one character, names the statement of its last Bind each time.
+func TestBindNames(t *testing.T) {
+	p := New(&testConn, &protocols.Options{}, protocols.SinkFunc(func(ev *event.Event) { t.Errorf("event %+v", ev) })).(*parser)
+	p.parse([]byte("P0_1"), p.intern([]byte("SELECT 1"), false))
+	p.parse([]byte("P0_2"), p.intern([]byte("SELECT 2"), false))
+	for _, tc := range []struct{ portal, stmt string }{
+		{"", "P0_1"}, {"", "P0_2"}, {"", "P0_3"}, {"", "P0_3"}, {"", "P0_1"}, {"", "P0_4"}, {"c1", "P0_2"}, {"c1", "P0_5"},
+	} {
+		p.bind([]byte(tc.portal), []byte(tc.stmt))
+		pt := p.portals[tc.portal]
+		if pt.stmtName != tc.stmt || (pt.st != nil) != (tc.stmt <= "P0_2") || pt.st != nil && pt.st.name != tc.stmt {
+			t.Errorf("after Bind %q to %q: portal names %q, statement %+v", tc.portal, tc.stmt, pt.stmtName, pt.st)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/stable"
 	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
 	"github.com/audit-io/wire-audit/internal/testenv"
 )
@@ -240,4 +241,14 @@ func tsharkQueries(t *testing.T, file string) (simple, parsed []string) {
 		}
 	}
 	return simple, parsed
+}
+
+// TestEventsStable: the pgsql.* an event shares with its transaction, which comes from the
+// parser's slab, is not written to once the event is emitted.
+func TestEventsStable(t *testing.T) {
+	for _, f := range []string{"pgbench_extended.pcap", "pgbench_prepared.pcap", "simple.pcap", "pgx.pcap"} {
+		var s stable.Sink
+		protocoltest.Replay(readSegs(t, f), s.Factory(New), nil)
+		s.Check(t)
+	}
 }

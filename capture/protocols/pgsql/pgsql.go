@@ -42,6 +42,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/slab"
 )
 
 // Per-connection bounds.
@@ -165,6 +166,11 @@ type entry struct {
 	pt   *portal // Describe 'P'
 }
 
+// txs hands out the transactions of all connections, several per allocation. Statements and
+// their texts are not made so: a connection keeps them (stmts, recent) for as long as it
+// lives, and each would keep its whole chunk alive.
+var txs slab.Pool[tx]
+
 // tx is one transaction on its way to becoming an event.
 type tx struct {
 	method    string
@@ -187,6 +193,16 @@ type tx struct {
 	// pt is the portal an Execute ran: a Describe answered after the Execute was queued
 	// gives its field count.
 	pt *portal
+	// pg is the event's pgsql.*, allocated with the transaction; pgUsed says an event has it.
+	pg     event.PgSQL
+	pgUsed bool
+}
+
+// newTx returns a transaction of the kind a request message starts.
+func (p *parser) newTx(start time.Time, reqBytes uint64) *tx {
+	t := txs.New()
+	t.start, t.reqBytes = start, reqBytes
+	return t
 }
 
 func (p *parser) Data(dir protocols.Dir, data []byte, ts time.Time) {
@@ -414,7 +430,12 @@ func (p *parser) emit(t *tx, end time.Time) {
 			t.fields = t.pt.st.fields
 		}
 	}
-	ev.PgSQL = &event.PgSQL{
+	ev.PgSQL = &t.pg
+	if t.pgUsed {
+		ev.PgSQL = &event.PgSQL{} // an event points to the first one: never reuse it
+	}
+	t.pgUsed = true
+	*ev.PgSQL = event.PgSQL{
 		NumRows:       t.rows + t.curRows,
 		NumFields:     t.fields,
 		ErrorCode:     t.errCode,

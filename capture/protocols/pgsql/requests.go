@@ -9,7 +9,9 @@ func (p *parser) request(m *msg, ts time.Time) {
 	d := decoder{b: m.body}
 	switch m.typ {
 	case 'Q':
-		p.enqueue(entry{kind: 'Q', tx: &tx{sql: p.intern(sqlBytes(&d)), start: m.start, reqBytes: uint64(m.wire)}}, ts)
+		t := p.newTx(m.start, uint64(m.wire))
+		t.sql = p.intern(sqlBytes(&d))
+		p.enqueue(entry{kind: 'Q', tx: t}, ts)
 	case 'P':
 		name, _ := d.cstring()
 		text := p.intern(sqlBytes(&d))
@@ -41,7 +43,7 @@ func (p *parser) request(m *msg, ts time.Time) {
 	case 'E':
 		name, ok := d.cstring()
 		p.batch(m)
-		t := &tx{start: p.batchStart, reqBytes: p.batchBytes}
+		t := p.newTx(p.batchStart, p.batchBytes)
 		p.batchStart, p.batchBytes = time.Time{}, 0
 		if ok {
 			p.execute(t, name)
@@ -154,11 +156,19 @@ func (p *parser) bind(pname, sname []byte) {
 		p.portals = make(map[string]*portal)
 	}
 	st := p.stmts[string(sname)]
-	if pt := p.portals[string(pname)]; pt != nil {
-		name := pt.stmtName
-		if name != string(sname) {
-			name = string(sname)
-		}
+	pt := p.portals[string(pname)]
+	// The statement's name as a string made before, when there is one: Binds that alternate
+	// between prepared statements (pgbench -M prepared) then allocate nothing either.
+	var name string
+	switch {
+	case st != nil:
+		name = st.name // its key in stmts: the same bytes
+	case pt != nil && pt.stmtName == string(sname):
+		name = pt.stmtName
+	default:
+		name = string(sname)
+	}
+	if pt != nil {
 		*pt = portal{st: st, stmtName: name}
 		return
 	}
@@ -168,7 +178,7 @@ func (p *parser) bind(pname, sname []byte) {
 			break
 		}
 	}
-	p.portals[string(pname)] = &portal{st: st, stmtName: string(sname)}
+	p.portals[string(pname)] = &portal{st: st, stmtName: name}
 }
 
 // closeObject forgets a statement ('S') or portal ('P') the client closed.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/stable"
 	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
 )
 
@@ -120,5 +121,15 @@ func TestPcaps(t *testing.T) {
 				t.Errorf("missing (in order) %q in\n%s", tc.in[i], strings.Join(got, "\n"))
 			}
 		})
+	}
+}
+
+// TestEventsStable: replies and errors made in the parser's arena keep their text once the
+// event is emitted, while later replies are read.
+func TestEventsStable(t *testing.T) {
+	for _, f := range []string{"cli.pcap", "pipe.pcap", "pubsub.pcap", "resp3.pcap"} {
+		var s stable.Sink
+		protocoltest.Replay(readSegs(t, f), s.Factory(New), nil)
+		s.Check(t)
 	}
 }

@@ -36,6 +36,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
+	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
 )
 
 // Bounds.
@@ -433,6 +434,10 @@ type replyBuilder struct {
 	last  string // the previous summary
 }
 
+// replyStrs makes the summaries that differ from the previous one (a counter's replies),
+// several per allocation.
+var replyStrs intern.ArenaPool
+
 func (b *replyBuilder) sep(r *reader, depth int) {
 	if depth == 0 {
 		return
@@ -546,12 +551,12 @@ func (b *replyBuilder) count() (int, bool) { return int(b.third), b.hasN && b.ni
 // reused when it is the same.
 func (b *replyBuilder) summary() string {
 	if string(b.sum) != b.last {
-		b.last = string(b.sum)
+		b.last = replyStrs.String(b.sum)
 	}
 	return b.last
 }
 
-func (b *replyBuilder) errText() string { return string(b.sum) }
+func (b *replyBuilder) errText() string { return replyStrs.String(b.sum) }
 
 // channel is the channel (or pattern and channel) of a pub/sub message.
 func (b *replyBuilder) channel() string {

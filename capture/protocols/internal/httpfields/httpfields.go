@@ -5,7 +5,6 @@ package httpfields
 
 import (
 	"bytes"
-	"strconv"
 	"strings"
 )
 
@@ -58,11 +57,38 @@ func SplitHost(h []byte) (string, uint16) {
 	} else if i := bytes.LastIndexByte(h, ':'); i >= 0 {
 		host, port = h[:i], h[i+1:]
 	}
-	var p uint16
-	if n, err := strconv.ParseUint(string(port), 10, 16); err == nil {
-		p = uint16(n)
+	return lower(host), portNumber(port)
+}
+
+// portNumber is port as a decimal number of at most 65535, or 0, as strconv.ParseUint(port,
+// 10, 16) would say; without the error that ParseUint allocates for the usual Host with no
+// port, on every request.
+func portNumber(port []byte) uint16 {
+	if len(port) == 0 {
+		return 0
 	}
-	return string(bytes.ToLower(host)), p
+	n := 0
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		if n = n*10 + int(c-'0'); n > 0xffff {
+			return 0
+		}
+	}
+	return uint16(n)
+}
+
+// lower is string(bytes.ToLower(b)), with one allocation fewer when b is ASCII without
+// upper-case letters, as Host values nearly always are; anything else goes through
+// bytes.ToLower, whose Unicode mapping (and replacement of invalid UTF-8) it keeps.
+func lower(b []byte) string {
+	for _, c := range b {
+		if c >= 0x80 || 'A' <= c && c <= 'Z' {
+			return string(bytes.ToLower(b))
+		}
+	}
+	return string(b)
 }
 
 // SplitTarget returns the path and query of a request target; an absolute-form target
