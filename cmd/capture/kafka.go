@@ -99,6 +99,10 @@ func (k *kafkaFlags) exporterOptions(cfg config.Config, replay bool, kube *event
 		MaxMessageBytes: k.maxMessageBytes, BatchTimeout: k.batchTimeout, StartTimeout: k.startTimeout,
 		Kubernetes: kube,
 		OnError: func(err error, events int, retryIn time.Duration) {
+			if retryIn <= 0 {
+				log.Error("kafka refused events for good", "err", err, "events", events)
+				return
+			}
 			log.Warn("kafka write failed; retrying", "err", err, "events", events, "retryIn", retryIn)
 		},
 		// Live, Kafka trouble never stops capture or the sidecar (a crash loop helps nobody):

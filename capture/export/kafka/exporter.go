@@ -436,7 +436,7 @@ func tooLarge(err error) bool {
 // so it is reported in a loss event instead of retried.
 func (e *Exporter) dropTooLarge(it item, err error) {
 	if e.o.OnError != nil {
-		e.o.OnError(fmt.Errorf("kafka: a %d-byte event was refused alone (set the maximum message bytes below the topic's max.message.bytes): %w", len(it.value), err), 1, 0)
+		e.o.OnError(fmt.Errorf("kafka: a %d-byte event was refused alone, so it is dropped and reported in a loss event (lower --kafka-max-message-bytes below the topic's max.message.bytes): %w", len(it.value), err), 1, 0)
 	}
 	e.mu.Lock()
 	e.dropLocked(it.typ, reasonTooLarge, time.Now())

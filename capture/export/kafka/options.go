@@ -89,6 +89,7 @@ type Options struct {
 	// Latency, when set, observes seconds from Emit to the broker's ack of each event.
 	Latency Observer
 	// OnError, when set, is told of every failed produce attempt (for logs); it must not block.
+	// retryIn is 0 for events that are not retried: dropped, and reported in a loss event.
 	OnError func(err error, events int, retryIn time.Duration)
 }
 
