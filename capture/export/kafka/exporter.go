@@ -34,8 +34,9 @@ type Stats struct {
 // Block. One sender goroutine, started by New, writes batches in queue order and retries
 // failures, so events of one key reach their partition in order.
 type Exporter struct {
-	o Options
-	w *kafkago.Writer
+	o         Options
+	p         producer
+	transport *kafkago.Transport
 
 	mu     sync.Mutex
 	cond   *sync.Cond // broadcast when items are added or removed, or on close
@@ -48,6 +49,10 @@ type Exporter struct {
 	lost     losses // drops not reported yet
 	// dropped accumulates every drop by type since start, for metrics.
 	dropped map[string]uint64
+	// lastKey and lastHash are the key of the last event queued and its murmur2: a
+	// connection's events come in runs, and hashing byte by byte was 3.6% of a replay's CPU.
+	lastKey  []byte
+	lastHash uint32
 
 	stats   Stats
 	ctx     context.Context // the sender's; cancelled when Close gives up
@@ -69,20 +74,10 @@ func New(opts Options) (*Exporter, error) {
 	acks, _ := ParseAcks(o.RequiredAcks)
 	e := &Exporter{o: o, dropped: map[string]uint64{}, done: make(chan struct{}), started: time.Now()}
 	e.cond = sync.NewCond(&e.mu)
-	e.w = &kafkago.Writer{
-		Addr:  kafkago.TCP(o.Brokers...),
-		Topic: o.Topic,
-		// The Java client's partitioner, so other producers keyed by community_id agree.
-		Balancer:     &lastKeyBalancer{},
-		MaxAttempts:  1, // the sender retries, with its own backoff and accounting
-		BatchSize:    min(o.BatchSize, writerBatchSize),
-		BatchBytes:   int64(o.BatchBytes),
-		BatchTimeout: o.BatchTimeout,
-		ReadTimeout:  o.WriteTimeout,
-		WriteTimeout: o.WriteTimeout,
-		RequiredAcks: acks,
-		Compression:  comp,
-		Transport:    &metadataCache{next: transport(&o)},
+	e.transport = transport(&o)
+	e.p = producer{
+		client: &kafkago.Client{Addr: kafkago.TCP(o.Brokers...), Transport: e.transport, Timeout: o.WriteTimeout},
+		topic:  o.Topic, acks: acks, comp: comp,
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	go e.run()
@@ -158,7 +153,12 @@ func (e *Exporter) Emit(ev *event.Event) {
 	copy(msg[copy(msg, b):], key)
 	it := item{value: msg[:len(b):len(b)], key: msg[len(b):], typ: typ, at: now, chunk: c}
 	if len(key) == 0 {
-		it.key = nil // no key: kafka-go spreads the event over the partitions
+		it.key = nil // no key: the producer spreads such events over the partitions
+	} else {
+		if string(e.lastKey) != key {
+			e.lastKey, e.lastHash = append(e.lastKey[:0], key...), murmur2(it.key)
+		}
+		it.hash = e.lastHash
 	}
 	e.q.push(it)
 	e.bytes += size
@@ -187,15 +187,7 @@ func (e *Exporter) Close(ctx context.Context) error {
 		<-e.done
 	}
 	e.cancel()
-	// kafka-go's Close waits for writes still in flight; a blackholed broker must not hold the
-	// exit past the deadline.
-	wdone := make(chan error, 1)
-	go func() { wdone <- e.w.Close() }()
-	var werr error
-	select {
-	case werr = <-wdone:
-	case <-ctx.Done():
-	}
+	e.transport.CloseIdleConnections()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var errs []error
@@ -204,9 +196,6 @@ func (e *Exporter) Close(ctx context.Context) error {
 	}
 	if e.lost.total > 0 {
 		errs = append(errs, fmt.Errorf("kafka: %d events lost (%v), not reported in a loss event", e.lost.total, e.lost.byType))
-	}
-	if werr != nil {
-		errs = append(errs, fmt.Errorf("close kafka writer: %w", werr))
 	}
 	return errors.Join(errs...)
 }
@@ -239,7 +228,7 @@ func (e *Exporter) run() {
 // Past StartTimeout it fails, or, with KeepRetrying, reports the failure once through
 // OnStartTimeout and goes on trying until the brokers answer or Close.
 func (e *Exporter) connect() error {
-	client := &kafkago.Client{Addr: e.w.Addr, Transport: e.w.Transport, Timeout: e.o.WriteTimeout}
+	client := e.p.client
 	backoff := e.o.BackoffMin
 	pastDeadline := false
 	var cause error // the last error not caused by the start deadline itself: it says why
@@ -324,7 +313,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 func (e *Exporter) send() error {
 	var batch []item
-	msgs := make([]kafkago.Message, 0, e.o.BatchSize)
 	for {
 		e.mu.Lock()
 		for e.q.len() == 0 && !e.closed {
@@ -332,18 +320,44 @@ func (e *Exporter) send() error {
 		}
 		if e.q.len() == 0 { // closed and drained
 			e.mu.Unlock()
-			return e.reportLoss(msgs)
+			return e.reportLoss()
 		}
+		e.lingerLocked()
 		batch = e.q.take(batch[:0], e.o.BatchSize, e.o.BatchBytes)
 		e.mu.Unlock()
-		if rest, err := e.deliver(batch, msgs); err != nil {
+		if rest, err := e.deliver(batch); err != nil {
 			e.putBack(rest)
 			return err
 		}
-		if err := e.reportLoss(msgs); err != nil {
+		if err := e.reportLoss(); err != nil {
 			return err
 		}
 	}
+}
+
+// lingerLocked waits, up to BatchTimeout, for the queue to fill a batch, as the Java producer's
+// linger.ms does: events that trickle in would otherwise cost a request each. e.mu is held.
+func (e *Exporter) lingerLocked() {
+	if e.o.BatchTimeout <= 0 || e.batchReadyLocked() {
+		return
+	}
+	over := false
+	t := time.AfterFunc(e.o.BatchTimeout, func() {
+		e.mu.Lock()
+		over = true
+		e.cond.Broadcast()
+		e.mu.Unlock()
+	})
+	for !over && !e.closed && !e.batchReadyLocked() {
+		e.cond.Wait()
+	}
+	t.Stop()
+}
+
+// batchReadyLocked says whether the queue holds a full batch, or enough that Emit may soon
+// have to wait or drop (a queue smaller than a batch).
+func (e *Exporter) batchReadyLocked() bool {
+	return e.q.len() >= e.o.BatchSize || e.bytes >= e.o.BatchBytes || 2*e.bytes >= e.o.QueueBytes
 }
 
 // putBack returns unsent items to the front of the queue so run counts them as lost.
@@ -351,20 +365,19 @@ func (e *Exporter) putBack(items []item) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	rest := e.q.take(nil, e.q.len(), int(^uint(0)>>1))
-	e.q = queue{items: append(items, rest...)}
+	e.q = queue{}
+	for _, it := range append(items, rest...) {
+		e.q.push(it)
+	}
 }
 
 // deliver writes items until every one is acknowledged, retrying failed ones with backoff. It
 // fails only when the sender's context ends (Close gave up), and then returns the items that
 // were not acknowledged.
-func (e *Exporter) deliver(items []item, msgs []kafkago.Message) ([]item, error) {
+func (e *Exporter) deliver(items []item) ([]item, error) {
 	backoff := e.o.BackoffMin
 	for len(items) > 0 {
-		msgs = msgs[:0]
-		for i := range items {
-			msgs = append(msgs, kafkago.Message{Key: items[i].key, Value: items[i].value})
-		}
-		err := e.w.WriteMessages(e.ctx, msgs...)
+		err := e.p.write(e.ctx, items)
 		var werrs kafkago.WriteErrors
 		failed := items[:0]
 		acked := items
@@ -399,7 +412,7 @@ func (e *Exporter) deliver(items []item, msgs []kafkago.Message) ([]item, error)
 				return nil, nil
 			}
 			half := len(items) / 2
-			if rest, err := e.deliver(items[:half], msgs); err != nil {
+			if rest, err := e.deliver(items[:half]); err != nil {
 				return append(rest, items[half:]...), err
 			}
 			items = items[half:]
@@ -473,7 +486,7 @@ func (e *Exporter) releaseLocked(items []item) {
 
 // reportLoss sends one loss event for the drops since the last report. Kafka has just
 // acknowledged a batch, so it is reachable; the report is retried like any batch.
-func (e *Exporter) reportLoss(msgs []kafkago.Message) error {
+func (e *Exporter) reportLoss() error {
 	e.mu.Lock()
 	if e.lost.total == 0 || e.lost.reason == reasonShutdown {
 		e.mu.Unlock()
@@ -487,7 +500,7 @@ func (e *Exporter) reportLoss(msgs []kafkago.Message) error {
 	e.bytes += it.size() // ack subtracts it again
 	e.stats.QueueEvents.Add(1)
 	e.mu.Unlock()
-	if _, err := e.deliver([]item{it}, msgs); err != nil {
+	if _, err := e.deliver([]item{it}); err != nil {
 		e.mu.Lock()
 		for typ, n := range l.byType {
 			e.lost.add(typ, l.reason, n, l.first)

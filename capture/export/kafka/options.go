@@ -59,8 +59,10 @@ type Options struct {
 	QueueFull QueueFull
 	// MaxMessageBytes: a larger event is cut down and marked `export_truncated`, never dropped.
 	MaxMessageBytes int
-	// BatchSize and BatchBytes bound one produce call; BatchTimeout is how long kafka-go waits
-	// for a partition's batch to fill. The queue does the batching, so the timeout stays small.
+	// BatchSize and BatchBytes bound one batch (one produce request per partition it covers);
+	// BatchTimeout is how long the sender waits for a batch to fill while nothing is in flight
+	// (the Java producer's linger.ms). Events that arrive while a batch is in flight wait
+	// for it anyway, so the timeout stays small.
 	BatchSize    int
 	BatchBytes   int
 	BatchTimeout time.Duration
@@ -187,8 +189,3 @@ func ParseAcks(s string) (kafkago.RequiredAcks, error) {
 	}
 	return 0, fmt.Errorf("kafka required acks %q: accepted: all, one, none", s)
 }
-
-// writerBatchSize caps kafka-go's per-partition batch: it allocates a slice of that capacity for
-// every batch, so a huge value costs a large zeroed allocation per write. The queue still hands
-// BatchSize events to each WriteMessages call; kafka-go sends full batches at once.
-const writerBatchSize = 1000

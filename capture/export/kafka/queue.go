@@ -13,42 +13,50 @@ type item struct {
 	typ        string
 	at         time.Time // when Emit queued it, for the enqueue-to-ack latency
 	chunk      *chunk    // what holds key and value (arena), nil for an allocation of their own
+	hash       uint32    // murmur2 of key, which places it on a partition
 }
 
 func (it *item) size() int { return len(it.key) + len(it.value) }
 
-// queue is a FIFO of items. It is not safe for concurrent use; Exporter.mu guards it.
+// queue is a FIFO of items in a ring that grows by doubling and never shrinks: a full queue that
+// drains and refills allocates nothing. A slice appended at its end and cut at its head
+// allocated a third of the exporter's bytes in a replay (32 MB a run). It is not safe for
+// concurrent use; Exporter.mu guards it.
 type queue struct {
-	items []item
-	head  int
+	ring []item // its length is 0 or a power of two
+	head int    // the oldest item
+	n    int
 }
 
-func (q *queue) len() int { return len(q.items) - q.head }
+func (q *queue) len() int { return q.n }
 
-func (q *queue) push(it item) { q.items = append(q.items, it) }
+func (q *queue) push(it item) {
+	if q.n == len(q.ring) {
+		ring := make([]item, max(64, 2*len(q.ring)))
+		for i := range q.n {
+			ring[i] = q.ring[(q.head+i)&(len(q.ring)-1)]
+		}
+		q.ring, q.head = ring, 0
+	}
+	q.ring[(q.head+q.n)&(len(q.ring)-1)] = it
+	q.n++
+}
 
 // take appends up to n items of at most maxBytes in total (at least one item) to dst and
 // removes them from the queue.
 func (q *queue) take(dst []item, n, maxBytes int) []item {
 	bytes := 0
-	for q.head < len(q.items) && n > 0 {
-		it := &q.items[q.head]
+	for q.n > 0 && n > 0 {
+		it := &q.ring[q.head]
 		if bytes > 0 && bytes+it.size() > maxBytes {
 			break
 		}
 		bytes += it.size()
 		dst = append(dst, *it)
-		*it = item{}
-		q.head++
+		*it = item{} // the ring must not keep the chunk alive
+		q.head = (q.head + 1) & (len(q.ring) - 1)
+		q.n--
 		n--
-	}
-	switch {
-	case q.head == len(q.items):
-		q.items, q.head = q.items[:0], 0
-	case q.head > 1024 && q.head > len(q.items)/2:
-		k := copy(q.items, q.items[q.head:])
-		clear(q.items[k:])
-		q.items, q.head = q.items[:k], 0
 	}
 	return dst
 }
