@@ -36,10 +36,10 @@ func (k *kafkaFlags) register(fs *flag.FlagSet) {
 	k.registerConnection(fs)
 	fs.StringVar(&k.compression, "kafka-compression", "lz4", "Batch compression: none, gzip, snappy, lz4 or zstd.")
 	fs.StringVar(&k.acks, "kafka-acks", "all", "Acks the brokers give before a batch counts as delivered: all, one or none.")
-	fs.IntVar(&k.queueMiB, "kafka-queue-mib", 32, "Bound of the queue of encoded events waiting for Kafka, in MiB.")
+	fs.IntVar(&k.queueMiB, "kafka-queue-mib", 32, fmt.Sprintf("Bound of the queue of encoded events waiting for Kafka, in MiB. When the queue blocks (--pcap), the default is %d: capture waits for Kafka then, and a longer queue would hold only memory.", blockingQueueMiB))
 	fs.StringVar(&k.queueFull, "kafka-queue-full", "", "When the queue is full: drop (count and report in a loss event) or block (wait). Default: drop live, block with --pcap.")
 	fs.IntVar(&k.maxMessageBytes, "kafka-max-message-bytes", kafkaexport.DefaultMaxMessageBytes, "Larger events are cut down and marked export_truncated.")
-	fs.DurationVar(&k.batchTimeout, "kafka-batch-timeout", kafkaexport.DefaultBatchTimeout, "How long kafka-go waits to fill a partition's batch (kept small: the queue batches).")
+	fs.DurationVar(&k.batchTimeout, "kafka-batch-timeout", kafkaexport.DefaultBatchTimeout, "How long the sender waits for a batch to fill while none is in flight (the Java producer's linger.ms).")
 	fs.DurationVar(&k.startTimeout, "kafka-start-timeout", kafkaexport.DefaultStartTimeout, "How long to wait for unreachable brokers at start before reporting them unusable: a --pcap replay then fails, live capture logs an error and keeps retrying.")
 	fs.DurationVar(&k.flushTimeout, "kafka-flush-timeout", 20*time.Second, "On exit (SIGTERM, or end of --pcap), how long to wait for every queued event to be acknowledged; keep it under the pod's termination grace period.")
 }
@@ -56,6 +56,17 @@ func (k *kafkaFlags) registerConnection(fs *flag.FlagSet) {
 	fs.StringVar(&k.tlsCert, "kafka-tls-cert", "", "PEM client certificate file (with --kafka-tls-key).")
 	fs.StringVar(&k.tlsKey, "kafka-tls-key", "", "PEM client key file.")
 	fs.BoolVar(&k.tlsInsecure, "kafka-tls-insecure-skip-verify", false, "Turn TLS on without verifying the brokers' certificates. Never for production.")
+}
+
+// blockingQueueMiB is --kafka-queue-mib's default when the queue blocks. Capture then waits
+// for room, so the queue need only hold the batch in flight and the next one (BatchBytes, 4
+// MiB, each). A longer one only delays each event's send until it is out of the CPU's cache:
+// with 32 MiB, a replay to Kafka took more CPU.
+const blockingQueueMiB = 8
+
+// blocks says whether the queue waits for room rather than drop events: by default with --pcap.
+func (k *kafkaFlags) blocks(replay bool) bool {
+	return k.queueFull == string(kafkaexport.Block) || (k.queueFull == "" && replay)
 }
 
 // Names of the environment variables the webhook fills from the SASL Secret, used when the

@@ -98,6 +98,7 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 	}
 	o.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	o.defaultQueue()
 
 	id := identity{os.Getenv("POD_NAME"), os.Getenv("POD_NAMESPACE"), os.Getenv("POD_UID"), os.Getenv("NODE_NAME")}
 	cfg, err := effectiveConfig(o, id)
@@ -144,6 +145,14 @@ func run(args []string, stdout io.Writer, log *slog.Logger) error {
 		err = errors.Join(err, fmt.Errorf("%s output: %w", o.output, ferr))
 	}
 	return err
+}
+
+// defaultQueue sets --kafka-queue-mib, when it is not set, to its default for a queue that
+// blocks.
+func (o *options) defaultQueue() {
+	if !o.set["kafka-queue-mib"] && o.kafka.blocks(o.pcap != "") {
+		o.kafka.queueMiB = blockingQueueMiB
+	}
 }
 
 // heapLimitMiB is the soft Go heap limit: --memory-limit-mib for capture, plus the Kafka queue

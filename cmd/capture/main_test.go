@@ -186,3 +186,26 @@ func TestHeapLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestQueueDefault: a queue that blocks (a replay's, or --kafka-queue-full block) defaults to
+// blockingQueueMiB; a live queue that drops keeps 32; a queue size that is set always wins.
+func TestQueueDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    options
+		want int
+	}{
+		{name: "live", o: options{kafka: kafkaFlags{queueMiB: 32}}, want: 32},
+		{name: "replay", o: options{pcap: "f.pcap", kafka: kafkaFlags{queueMiB: 32}}, want: blockingQueueMiB},
+		{name: "live, block", o: options{kafka: kafkaFlags{queueMiB: 32, queueFull: "block"}}, want: blockingQueueMiB},
+		{name: "replay, drop", o: options{pcap: "f.pcap", kafka: kafkaFlags{queueMiB: 32, queueFull: "drop"}}, want: 32},
+		{name: "replay, set", o: options{pcap: "f.pcap", kafka: kafkaFlags{queueMiB: 64}, set: map[string]bool{"kafka-queue-mib": true}}, want: 64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.defaultQueue()
+			if tc.o.kafka.queueMiB != tc.want {
+				t.Fatalf("queue %d MiB, want %d", tc.o.kafka.queueMiB, tc.want)
+			}
+		})
+	}
+}
