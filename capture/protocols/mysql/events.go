@@ -56,7 +56,9 @@ func (p *Parser) newEvent() *event.Event {
 	ev := protocols.NewEvent(p.conn, event.TypeMySQL, t.start)
 	ev.Status = event.StatusOK
 	ev.User, ev.DB = p.user, p.db
-	ev.MySQL = evParts.New()
+	pt := evParts.New()
+	ev.Own(pt)
+	ev.MySQL = &pt.MySQL
 	*ev.MySQL = event.MySQL{AffectedRows: t.affected, InsertID: t.insertID, NumRows: t.numRows,
 		NumFields: t.numFields}
 	if t.hasStmt {

@@ -72,13 +72,19 @@ type Parser struct {
 	tls protocols.StreamParser
 }
 
-// Shared by all connections: evParts hands out the events' mysql.* fields and texts makes
-// the texts of COM_QUERY, several per allocation; prepared statements, which stmts keeps,
-// have texts of their own.
+// Shared by all connections: evParts hands out the events' mysql.* fields (and takes them
+// back when their event is released) and texts makes the texts of COM_QUERY, several per
+// allocation; prepared statements, which stmts keeps, have texts of their own.
 var (
-	evParts slab.Pool[event.MySQL]
+	evParts slab.Pool[evPart]
 	texts   intern.ArenaPool
 )
+
+// evPart is an event's mysql.*, which the event owns (event.Part).
+type evPart struct{ event.MySQL }
+
+// Recycle gives pt back for evParts.New.
+func (pt *evPart) Recycle() { evParts.Free(pt) }
 
 type phase uint8
 
