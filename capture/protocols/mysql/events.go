@@ -66,8 +66,9 @@ func (p *Parser) newEvent() *event.Event {
 	}
 	switch t.cmd {
 	case comQuery:
-		protocols.SetQuery(ev, t.query, p.opts)
-		ev.QueryTruncated = ev.QueryTruncated || t.queryCut
+		if s := t.stmt; s != nil {
+			ev.Query, ev.QueryTruncated, ev.QueryFingerprint, ev.Method = s.query, s.truncated, s.fingerprint, s.method
+		}
 		if ev.Method == "" {
 			ev.Method = "QUERY"
 		}
