@@ -84,8 +84,10 @@ type Event struct {
 	Kubernetes *Kubernetes `json:"kubernetes,omitempty"`
 
 	// pooled marks an event from New, which Release recycles; spare holds the protocol part
-	// that NewRedis hands out (the part of most events, in a Redis-heavy capture).
+	// that NewRedis hands out (the part of most events, in a Redis-heavy capture); part is
+	// what a parser allocated for this event alone (Own), recycled with it.
 	pooled bool
+	part   Part
 	spare  struct{ redis Redis }
 }
 

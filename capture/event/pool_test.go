@@ -25,3 +25,28 @@ func TestRelease(t *testing.T) {
 	}
 	Release(nil)
 }
+
+type part struct{ recycled int }
+
+func (p *part) Recycle() { p.recycled++ }
+
+// TestOwn: Release recycles the part an event owns once, after the event is cleared; an event
+// that New did not make owns nothing, and its part is never recycled.
+func TestOwn(t *testing.T) {
+	ev, p := New(), &part{}
+	if !ev.Own(p) {
+		t.Fatal("an event from New refused its part")
+	}
+	Release(ev)
+	if p.recycled != 1 || ev.part != nil {
+		t.Errorf("part recycled %d times, event still owns %v", p.recycled, ev.part)
+	}
+	lit, q := &Event{}, &part{}
+	if lit.Own(q) {
+		t.Error("a literal event took a part")
+	}
+	Release(lit)
+	if q.recycled != 0 {
+		t.Errorf("a literal's part was recycled %d times", q.recycled)
+	}
+}

@@ -51,9 +51,10 @@ type Conn struct {
 // Ownership: ev belongs to the sink from the call on, and the parser must not touch it (nor
 // keep a pointer to it) after Emit. A sink that passes ev on to another sink gives it away in
 // turn and must not use it after that call returns. The sink that ends ev's life, an exporter
-// once it has encoded ev, may give it back with event.Release for protocols.NewEvent to reuse;
-// what ev's pointer fields point to is never reused, so a parser may share those between
-// events (a connection's User and DB). A sink that keeps events, as tests do, never releases.
+// once it has encoded ev, may give it back with event.Release for protocols.NewEvent to reuse,
+// with the part the parser gave ev alone (event.Own). What else ev's pointer fields point to is
+// never reused, so a parser may share those between events (a connection's User and DB). A sink
+// that keeps events, as tests do, never releases.
 type Sink interface {
 	Emit(ev *event.Event)
 }

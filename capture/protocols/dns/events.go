@@ -37,13 +37,16 @@ type builder struct {
 var eventParts slab.Pool[parts]
 
 // parts are an event's dns.* and room for the answers of a usual response, allocated
-// together: one allocation instead of three. Events may share what their pointer fields
-// point to (protocols.Sink), and parts are never reused.
+// together: one allocation instead of three. The event owns them (event.Part) and recycles
+// them.
 type parts struct {
 	dns     event.DNS
 	answers [2]event.DNSAnswer
 	ips     [2]netip.Addr
 }
+
+// Recycle gives pt back for eventParts.New (event.Part).
+func (pt *parts) Recycle() { eventParts.Free(pt) }
 
 // str is b as a string, a recent one when strs has it.
 func (b *builder) str(s []byte) string { return b.strs.Bytes(s) }
@@ -63,6 +66,7 @@ func (b *builder) event(c *protocols.Conn, query []byte, qts time.Time, qBytes i
 	_ = readQuestion(msg, &h, &b.q)
 	ev := protocols.NewEvent(c, event.TypeDNS, start)
 	pt := eventParts.New()
+	ev.Own(pt)
 	d := &pt.dns
 	*d = event.DNS{
 		ID:     h.id,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/decode"
 	"github.com/audit-io/wire-audit/capture/flowid"
+	"github.com/audit-io/wire-audit/capture/protocols"
 	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
 	"github.com/audit-io/wire-audit/capture/protocols/internal/stable"
 	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
@@ -94,13 +95,20 @@ func TestReusedStrings(t *testing.T) {
 // TestEventsStable: the parts and strings events share are not written to once emitted.
 func TestEventsStable(t *testing.T) {
 	var s stable.Sink
-	u := NewUDP("lo", nil, &s)
-	for _, d := range readDatagrams(t, "testdata/udp.pcap") {
-		u.Datagram(d.src, d.dst, d.payload, d.ts)
+	var r stable.Releasing
+	for _, sink := range []protocols.Sink{&s, &r} {
+		u := NewUDP("lo", nil, sink)
+		for _, d := range readDatagrams(t, "testdata/udp.pcap") {
+			u.Datagram(d.src, d.dst, d.payload, d.ts)
+		}
+		u.Close(t0)
 	}
-	u.Close(t0)
 	s.Check(t)
+	r.Check(t, &s)
 	var tcp stable.Sink
 	protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/tcp.pcap", testPort), tcp.Factory(NewTCP), nil)
 	tcp.Check(t)
+	var tcpR stable.Releasing
+	protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/tcp.pcap", testPort), tcpR.Factory(NewTCP), nil)
+	tcpR.Check(t, &tcp)
 }

@@ -129,9 +129,8 @@ type request struct {
 	line string
 
 	// Allocated with the request so that a request and its event cost one allocation instead
-	// of eight: its messages, and the parts of its event, which point into the request (an
-	// event may share what its pointer fields point to, protocols.Sink; a request is emitted
-	// once and never reused).
+	// of eight: its messages, and the parts of its event, which point into the request. The
+	// event owns the request (event.Part) once the readers are done with it, and recycles it.
 	reqMsg, respMsg message
 	evHTTP          event.HTTP
 	evResp          event.HTTPResponse
@@ -444,8 +443,14 @@ func (p *parser) emit(q *request, end time.Time, note string) {
 		end = q.msg.start
 	}
 	protocols.Finish(ev, end, q.msg.wire, respBytes)
+	if p.rd[toServer].msg != &q.reqMsg && p.rd[toClient].msg != &q.respMsg {
+		ev.Own(q) // else a reader still counts a body into it (reported early, or pairing lost)
+	}
 	p.sink.Emit(ev)
 }
+
+// Recycle gives q back for requests.New (event.Part).
+func (q *request) Recycle() { requests.Free(q) }
 
 // body fills dst with the body of m and returns it, or nil when m has none.
 func body(m *message, dst *event.HTTPBody) *event.HTTPBody {

@@ -85,5 +85,42 @@ func TestEventsStable(t *testing.T) {
 		var s stable.Sink
 		protocoltest.Replay(readSegs(t, f), s.Factory(New), opts)
 		s.Check(t)
+		var r stable.Releasing
+		protocoltest.Replay(readSegs(t, f), r.Factory(New), opts)
+		r.Check(t, &s)
+	}
+}
+
+// TestRecycledWhileRead: a request reported while its body is still being read (the server
+// answered early, or too many requests are queued) is not recycled with its event, since the
+// reader goes on counting the body into it; recycled, it would be the next request's.
+func TestRecycledWhileRead(t *testing.T) {
+	early := []step{
+		c("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345"),
+		s("HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n"),
+		c("67890"),
+		c("GET /next HTTP/1.1\r\nHost: a\r\n\r\n"),
+		s("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+	}
+	var full []step
+	for i := range maxPending + 2 {
+		full = append(full, c("POST /"+strconv.Itoa(i)+" HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab"), c("cd"))
+	}
+	full = append(full, c("GET /next HTTP/1.1\r\nHost: a\r\n\r\n"))
+	for name, steps := range map[string][]step{"early response": early, "too many": full} {
+		var kept stable.Sink
+		var rel stable.Releasing
+		for _, sink := range []protocols.Sink{&kept, &rel} {
+			conn := testConn
+			p := New(&conn, nil, sink)
+			for _, st := range steps {
+				p.Data(st.Dir, []byte(st.Data), time.Unix(1700000000, 0))
+			}
+			p.Close(time.Unix(1700000001, 0))
+		}
+		t.Run(name, func(t *testing.T) {
+			kept.Check(t)
+			rel.Check(t, &kept)
+		})
 	}
 }

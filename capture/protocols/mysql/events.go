@@ -56,7 +56,9 @@ func (p *Parser) newEvent() *event.Event {
 	ev := protocols.NewEvent(p.conn, event.TypeMySQL, t.start)
 	ev.Status = event.StatusOK
 	ev.User, ev.DB = p.user, p.db
-	ev.MySQL = evParts.New()
+	pt := evParts.New()
+	ev.Own(pt)
+	ev.MySQL = &pt.MySQL
 	*ev.MySQL = event.MySQL{AffectedRows: t.affected, InsertID: t.insertID, NumRows: t.numRows,
 		NumFields: t.numFields}
 	if t.hasStmt {
@@ -64,8 +66,9 @@ func (p *Parser) newEvent() *event.Event {
 	}
 	switch t.cmd {
 	case comQuery:
-		protocols.SetQuery(ev, t.query, p.opts)
-		ev.QueryTruncated = ev.QueryTruncated || t.queryCut
+		if s := t.stmt; s != nil {
+			ev.Query, ev.QueryTruncated, ev.QueryFingerprint, ev.Method = s.query, s.truncated, s.fingerprint, s.method
+		}
 		if ev.Method == "" {
 			ev.Method = "QUERY"
 		}

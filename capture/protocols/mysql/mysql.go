@@ -31,7 +31,6 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
-	"github.com/audit-io/wire-audit/capture/protocols/internal/intern"
 	"github.com/audit-io/wire-audit/capture/protocols/internal/slab"
 )
 
@@ -72,13 +71,15 @@ type Parser struct {
 	tls protocols.StreamParser
 }
 
-// Shared by all connections: evParts hands out the events' mysql.* fields and texts makes
-// the texts of COM_QUERY, several per allocation; prepared statements, which stmts keeps,
-// have texts of their own.
-var (
-	evParts slab.Pool[event.MySQL]
-	texts   intern.ArenaPool
-)
+// evParts hands out the events' mysql.* fields to all connections, and takes them back when
+// their event is released.
+var evParts slab.Pool[evPart]
+
+// evPart is an event's mysql.*, which the event owns (event.Part).
+type evPart struct{ event.MySQL }
+
+// Recycle gives pt back for evParts.New.
+func (pt *evPart) Recycle() { evParts.Free(pt) }
 
 type phase uint8
 

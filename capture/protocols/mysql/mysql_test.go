@@ -302,7 +302,11 @@ func TestTshark(t *testing.T) {
 func TestEventsStable(t *testing.T) {
 	for _, f := range []string{"slap.pcap", "prepared.pcap", "cli.pcap"} {
 		var s stable.Sink
-		protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/"+f, testPort), s.Factory(New), &protocols.Options{MaskLiterals: true})
+		opts := &protocols.Options{MaskLiterals: true}
+		protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/"+f, testPort), s.Factory(New), opts)
 		s.Check(t)
+		var r stable.Releasing
+		protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/"+f, testPort), r.Factory(New), opts)
+		r.Check(t, &s)
 	}
 }

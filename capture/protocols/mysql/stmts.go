@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/protocols"
 )
 
@@ -41,10 +40,7 @@ func (c *stmtCache) get(id uint32) *stmt {
 
 // put remembers the statement text q under id and returns it.
 func (c *stmtCache) put(id uint32, q string, cut bool, opts *protocols.Options) *stmt {
-	var ev event.Event
-	protocols.SetQuery(&ev, q, opts)
-	s := &stmt{query: ev.Query, fingerprint: ev.QueryFingerprint, method: ev.Method,
-		truncated: ev.QueryTruncated || cut}
+	s := newStmt(q, cut, opts)
 	c.remove(id)
 	if c.m == nil {
 		c.m = make(map[uint32]*stmt)

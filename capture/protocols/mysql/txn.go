@@ -39,9 +39,9 @@ type txn struct {
 	nextSeq    byte
 	state      respState
 
-	query    string
+	query    string // COM_STMT_PREPARE
 	queryCut bool
-	stmt     *stmt  // resolved prepared statement (execute, fetch, reset)
+	stmt     *stmt  // COM_QUERY's statement; the resolved prepared one (execute, fetch, reset)
 	stmtID   uint32 // statement id of a COM_STMT_* command or a prepare answer
 	hasStmt  bool
 	user, db string // COM_CHANGE_USER, COM_INIT_DB
@@ -156,9 +156,9 @@ func (p *Parser) onCommand(m *message) {
 		q, cut := text(body, m.cut())
 		nt.queryCut = cut
 		if cmd == comQuery {
-			nt.query = texts.String(q)
+			nt.stmt = queryStmt(q, cut, p.opts)
 		} else {
-			nt.query = string(q) // kept in stmts for as long as the statement: not in a chunk
+			nt.query = string(q)
 		}
 	case comInitDB:
 		db, _ := text(body, m.cut())

@@ -166,9 +166,10 @@ type entry struct {
 	pt   *portal // Describe 'P'
 }
 
-// txs hands out the transactions of all connections, several per allocation. Statements and
-// their texts are not made so: a connection keeps them (stmts, recent) for as long as it
-// lives, and each would keep its whole chunk alive.
+// txs hands out the transactions of all connections, several per allocation, and takes them
+// back when their event is released (event.Part). Statements and their texts are not made
+// so: a connection keeps them (stmts, recent) for as long as it lives, and each would keep
+// its whole chunk alive.
 var txs slab.Pool[tx]
 
 // tx is one transaction on its way to becoming an event.
@@ -455,8 +456,17 @@ func (p *parser) emit(t *tx, end time.Time) {
 		ev.TLS = &event.TLS{Requested: true}
 	}
 	protocols.Finish(ev, end, t.reqBytes, t.respBytes)
+	// Every caller has taken t off the queue, or never queued it: nothing reads it after
+	// this but the event, which owns it. A COPY's later data no longer counts into it.
+	if p.copyIn == t {
+		p.copyIn = nil
+	}
+	ev.Own(t)
 	p.sink.Emit(ev)
 }
+
+// Recycle gives t back for txs.New (event.Part).
+func (t *tx) Recycle() { txs.Free(t) }
 
 // intern returns the text of b, reusing a recent one with the same bytes.
 func (p *parser) intern(b []byte, cut bool) *sqlText {

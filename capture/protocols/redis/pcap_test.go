@@ -131,5 +131,8 @@ func TestEventsStable(t *testing.T) {
 		var s stable.Sink
 		protocoltest.Replay(readSegs(t, f), s.Factory(New), nil)
 		s.Check(t)
+		var r stable.Releasing
+		protocoltest.Replay(readSegs(t, f), r.Factory(New), nil)
+		r.Check(t, &s)
 	}
 }
