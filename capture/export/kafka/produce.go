@@ -1,25 +1,30 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/pierrec/lz4/v4"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 )
 
 // partitionsTTL is how long the producer keeps the topic's partitions before it asks again.
 // kafka.Transport answers from its own cache of the cluster (MetadataTTL), so asking is cheap.
 const partitionsTTL = time.Second
 
-// producer writes a batch of items with kafka-go's Client.Produce: one request per partition,
-// the partitions' requests at once. It replaces kafka-go's Writer, which cost more CPU than
-// everything else in a replay to Kafka put together (pprof: a Message and a copy of it per
-// event, a slice of partitions built per call, the balancer, and a goroutine handoff per
-// partition batch), for batching the exporter's queue already does. Only the sender uses it.
+// producer writes a batch of items as one record batch per partition (appendRecordBatch),
+// with kafka-go's Client.RawProduce, the partitions' requests at once. It replaces kafka-go's
+// Writer, whose work per event (pprof of a replay to Kafka: a Message and a copy of it, the
+// topic's partitions built per call, a balancer call, a slice of Messages grown per partition
+// batch, each record's fields written one by one into the compressor, and the collector's work
+// on all of it) bought batching that the exporter's queue already does. Only the sender uses
+// it. Each partition's send keeps its buffers (the records, up to BatchBytes, and the batch)
+// for the next batch.
 type producer struct {
 	client *kafkago.Client
 	topic  string
@@ -39,7 +44,11 @@ type producer struct {
 // send is one partition's request of a batch.
 type send struct {
 	partition int
-	recs      records
+	items     []item
+	order     []int32 // indices of the partition's items, in queue order
+	buf, raw  []byte  // the record batch and its records before compression, reused
+	rd        bytes.Reader
+	lz        *lz4.Compressor // for lz4, made once
 	err       error
 }
 
@@ -104,7 +113,14 @@ func (p *producer) write(ctx context.Context, items []item) error {
 	p.sends = p.sends[:0]
 	for k := range n {
 		if p.starts[k] < p.starts[k+1] {
-			p.sends = append(p.sends, send{partition: k, recs: records{items: items, order: p.order[p.starts[k]:p.starts[k+1]]}})
+			// Keep the buffer of the send this slot had before.
+			if len(p.sends) < cap(p.sends) {
+				p.sends = p.sends[:len(p.sends)+1]
+			} else {
+				p.sends = append(p.sends, send{})
+			}
+			s := &p.sends[len(p.sends)-1]
+			s.partition, s.items, s.order, s.err = k, items, p.order[p.starts[k]:p.starts[k+1]], nil
 		}
 	}
 	if len(p.sends) == 1 {
@@ -125,7 +141,7 @@ func (p *producer) write(ctx context.Context, items []item) error {
 		if errs == nil {
 			errs = make(kafkago.WriteErrors, len(items))
 		}
-		for _, j := range s.recs.order {
+		for _, j := range s.order {
 			errs[j] = s.err
 		}
 	}
@@ -135,11 +151,22 @@ func (p *producer) write(ctx context.Context, items []item) error {
 	return nil
 }
 
-// produce sends s's records to its partition and records the outcome in s.err.
+// produce sends s's items to its partition as one record batch and records the outcome in
+// s.err.
 func (p *producer) produce(ctx context.Context, s *send, parts []int) {
-	res, err := p.client.Produce(ctx, &kafkago.ProduceRequest{
+	var err error
+	if s.lz == nil && p.comp == kafkago.Lz4 {
+		s.lz = new(lz4.Compressor)
+	}
+	s.buf, s.raw, err = appendRecordBatch(s.buf[:0], s.raw[:0], s.items, s.order, p.comp, s.lz)
+	if err != nil {
+		s.err = err
+		return
+	}
+	s.rd.Reset(s.buf)
+	res, err := p.client.RawProduce(ctx, &kafkago.RawProduceRequest{
 		Topic: p.topic, Partition: parts[s.partition], RequiredAcks: p.acks,
-		Records: &s.recs, Compression: p.comp,
+		RawRecords: protocol.RawRecordSet{Reader: &s.rd},
 	})
 	switch {
 	case err != nil:
@@ -157,55 +184,6 @@ func (it *item) partition(unkeyed, n int) int {
 		return unkeyed
 	}
 	return int((it.hash & 0x7fffffff) % uint32(n))
-}
-
-// records is a kafkago.RecordReader over some of a batch's items. It reuses one Record and
-// its two byte readers, since kafka-go's encoder is done with a record (it closes its key and
-// value) before it reads the next: no allocation per event.
-type records struct {
-	items      []item
-	order      []int32
-	i          int
-	rec        kafkago.Record
-	key, value bytesReader
-}
-
-// ReadRecord implements kafkago.RecordReader.
-func (r *records) ReadRecord() (*kafkago.Record, error) {
-	if r.i == len(r.order) {
-		return nil, io.EOF
-	}
-	it := &r.items[r.order[r.i]]
-	r.i++
-	r.value.b = it.value
-	r.rec = kafkago.Record{Time: it.at, Value: &r.value}
-	if it.key != nil {
-		r.key.b = it.key
-		r.rec.Key = &r.key
-	}
-	return &r.rec, nil
-}
-
-// bytesReader is the kafka-go Bytes of a key or a value.
-type bytesReader struct{ b []byte }
-
-func (r *bytesReader) Len() int     { return len(r.b) }
-func (r *bytesReader) Close() error { return nil }
-
-func (r *bytesReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
-}
-
-// WriteTo lets io.Copy hand the bytes to kafka-go's encoder in one call.
-func (r *bytesReader) WriteTo(w io.Writer) (int64, error) {
-	n, err := w.Write(r.b)
-	r.b = r.b[n:]
-	return int64(n), err
 }
 
 // murmur2 is the Java client's partitioning hash (Utils.murmur2), which kafka-go's
