@@ -30,7 +30,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // one by one into the compressor, which cost more than the compression; its Client.RawProduce
 // sends a batch encoded here instead, with kafka-go's codecs still doing the compression.
 // TestRecordBatchDecodes reads what this writes with kafka-go's decoder, for every codec.
-func appendRecordBatch(dst, raw []byte, items []item, order []int32, comp kafkago.Compression, lz *lz4.Compressor) ([]byte, []byte, error) {
+func appendRecordBatch(dst, raw []byte, items []item, order []int32, comp kafkago.Compression, lz *lz4Scratch) ([]byte, []byte, error) {
 	if len(order) == 0 {
 		return dst, raw, fmt.Errorf("kafka: a record batch of no records")
 	}
@@ -110,27 +110,34 @@ const lz4MaxBlock = 4 << 20
 // It compresses raw in place with pierrec/lz4's block compressor, where kafka-go's lz4 codec
 // (pierrec/lz4's frame Writer) copies raw into a block buffer first and checksums its content:
 // 6% of a replay to Kafka. The Java producer writes no content checksum either.
-func appendLZ4Frame(dst, raw []byte, c *lz4.Compressor) ([]byte, error) {
+func appendLZ4Frame(dst, raw []byte, lz *lz4Scratch) ([]byte, error) {
 	dst = append(dst, lz4Header...)
 	for len(raw) > 0 {
 		block := raw[:min(len(raw), lz4MaxBlock)]
 		raw = raw[len(block):]
-		at := len(dst)
-		dst = slices.Grow(dst, 4+lz4.CompressBlockBound(len(block)))
-		dst = dst[:at+4+lz4.CompressBlockBound(len(block))]
-		n, err := c.CompressBlock(block, dst[at+4:])
+		// Compress into the scratch buffer, which has room for the worst case, and copy what
+		// came out: each partition's batch then keeps only what its compressed records need.
+		lz.out = slices.Grow(lz.out[:0], lz4.CompressBlockBound(len(block)))[:lz4.CompressBlockBound(len(block))]
+		n, err := lz.c.CompressBlock(block, lz.out)
 		if err != nil {
-			return dst[:at], fmt.Errorf("kafka: lz4 compression: %w", err)
+			return dst, fmt.Errorf("kafka: lz4 compression: %w", err)
 		}
-		size := uint32(n)
 		if n == 0 || n >= len(block) { // incompressible: stored as it is, flagged
-			n = copy(dst[at+4:], block)
-			size = uint32(n) | 1<<31
+			dst = binary.LittleEndian.AppendUint32(dst, uint32(len(block))|1<<31)
+			dst = append(dst, block...)
+			continue
 		}
-		binary.LittleEndian.PutUint32(dst[at:], size)
-		dst = dst[:at+4+n]
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
+		dst = append(dst, lz.out[:n]...)
 	}
 	return binary.LittleEndian.AppendUint32(dst, 0), nil // end mark
+}
+
+// lz4Scratch is pierrec/lz4's block compressor and room for its output, kept from batch to
+// batch.
+type lz4Scratch struct {
+	c   lz4.Compressor
+	out []byte
 }
 
 // appendRecord appends one record of a batch: its length, attributes (none), timestamp and

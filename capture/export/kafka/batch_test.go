@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pierrec/lz4/v4"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 )
@@ -42,7 +41,7 @@ func TestRecordBatchDecodes(t *testing.T) {
 			}
 			var buf, raw []byte
 			for round := range 2 { // the second reuses the buffers
-				buf, raw, err = appendRecordBatch(buf[:0], raw[:0], items, order, comp, new(lz4.Compressor))
+				buf, raw, err = appendRecordBatch(buf[:0], raw[:0], items, order, comp, new(lz4Scratch))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -78,7 +77,7 @@ func TestRecordBatchDecodes(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := appendRecordBatch(nil, nil, items, nil, kafkago.Lz4, new(lz4.Compressor)); err == nil {
+	if _, _, err := appendRecordBatch(nil, nil, items, nil, kafkago.Lz4, new(lz4Scratch)); err == nil {
 		t.Error("a batch of no records was encoded")
 	}
 }
@@ -121,7 +120,7 @@ func TestLZ4FrameBlocks(t *testing.T) {
 				items = append(items, item{value: v, key: []byte("k"), at: time.UnixMilli(1_700_000_000_000)})
 				order = append(order, int32(i))
 			}
-			buf, _, err := appendRecordBatch(nil, nil, items, order, kafkago.Lz4, new(lz4.Compressor))
+			buf, _, err := appendRecordBatch(nil, nil, items, order, kafkago.Lz4, new(lz4Scratch))
 			if err != nil {
 				t.Fatal(err)
 			}

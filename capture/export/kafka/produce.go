@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pierrec/lz4/v4"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 )
@@ -39,16 +38,16 @@ type producer struct {
 	order  []int32 // indices of the batch's items, grouped by partition, in queue order
 	starts []int   // order[starts[p]:starts[p+1]] are partition p's
 	sends  []send
+	raw    []byte      // a partition's records before compression
+	lz     *lz4Scratch // for lz4, made once
 }
 
 // send is one partition's request of a batch.
 type send struct {
 	partition int
-	items     []item
 	order     []int32 // indices of the partition's items, in queue order
-	buf, raw  []byte  // the record batch and its records before compression, reused
+	buf       []byte  // the record batch, reused
 	rd        bytes.Reader
-	lz        *lz4.Compressor // for lz4, made once
 	err       error
 }
 
@@ -120,8 +119,17 @@ func (p *producer) write(ctx context.Context, items []item) error {
 				p.sends = append(p.sends, send{})
 			}
 			s := &p.sends[len(p.sends)-1]
-			s.partition, s.items, s.order, s.err = k, items, p.order[p.starts[k]:p.starts[k+1]], nil
+			s.partition, s.order, s.err = k, p.order[p.starts[k]:p.starts[k+1]], nil
 		}
+	}
+	// Encode the batches one after the other, so that one buffer of records before compression
+	// serves them all: one per partition kept up to BatchBytes each.
+	if p.lz == nil && p.comp == kafkago.Lz4 {
+		p.lz = new(lz4Scratch)
+	}
+	for i := range p.sends {
+		s := &p.sends[i]
+		s.buf, p.raw, s.err = appendRecordBatch(s.buf[:0], p.raw[:0], items, s.order, p.comp, p.lz)
 	}
 	if len(p.sends) == 1 {
 		p.produce(ctx, &p.sends[0], parts)
@@ -151,16 +159,9 @@ func (p *producer) write(ctx context.Context, items []item) error {
 	return nil
 }
 
-// produce sends s's items to its partition as one record batch and records the outcome in
-// s.err.
+// produce sends s's record batch to its partition and records the outcome in s.err.
 func (p *producer) produce(ctx context.Context, s *send, parts []int) {
-	var err error
-	if s.lz == nil && p.comp == kafkago.Lz4 {
-		s.lz = new(lz4.Compressor)
-	}
-	s.buf, s.raw, err = appendRecordBatch(s.buf[:0], s.raw[:0], s.items, s.order, p.comp, s.lz)
-	if err != nil {
-		s.err = err
+	if s.err != nil { // it could not be encoded
 		return
 	}
 	s.rd.Reset(s.buf)
