@@ -61,7 +61,8 @@ func (e *errProto) Error() string { return "redis: " + e.what }
 // handler receives what the reader decodes.
 type handler interface {
 	// leaf is one scalar at depth (0: the top-level value; 1: an element of the top-level
-	// aggregate; deeper: nested). full is its length on the wire, data its kept beginning.
+	// aggregate; deeper: nested). full is its length on the wire, data its kept beginning; data
+	// may point into the segment being fed and must not be kept after the call.
 	leaf(r *reader, typ byte, data []byte, full int, null bool, depth int)
 	// open and close bracket an aggregate at depth (0: the top-level value).
 	open(r *reader, typ byte, count int, depth int)
@@ -122,7 +123,12 @@ func (r *reader) feed(h handler, data []byte, ts time.Time) (int, error) {
 			if len(r.line)+end-off > maxLine {
 				return off, &errProto{"line longer than 64 KiB"}
 			}
-			r.line = append(r.line, data[off:end]...)
+			line := data[off:end]
+			if len(r.line) > 0 || i < 0 {
+				// The line began in an earlier segment or ends in a later one: gather it.
+				r.line = append(r.line, line...)
+				line = r.line
+			}
 			r.val.wire += end - off
 			off = end
 			if i < 0 {
@@ -130,7 +136,6 @@ func (r *reader) feed(h handler, data []byte, ts time.Time) (int, error) {
 			}
 			off++
 			r.val.wire++
-			line := r.line
 			inline := r.client && len(r.stack) == 0
 			if n := len(line); n > 0 && line[n-1] == '\r' {
 				line = line[:n-1]
@@ -142,9 +147,26 @@ func (r *reader) feed(h handler, data []byte, ts time.Time) (int, error) {
 			if err != nil {
 				return off, err
 			}
+			if r.bulk > 0 || r.crlf > 0 {
+				off = r.bulkInPlace(h, data, off, ts)
+			}
 		}
 	}
 	return off, nil
+}
+
+// bulkInPlace delivers the bulk string whose header was just read when its payload and CRLF
+// are all in data[off:], without copying the payload; it returns the offset after them, or
+// off when they are not all there (or not followed by CRLF), for feed to read byte-wise.
+func (r *reader) bulkInPlace(h handler, data []byte, off int, ts time.Time) int {
+	n := r.bulkLen
+	if n > len(data)-off-2 || data[off+n] != '\r' || data[off+n+1] != '\n' {
+		return off
+	}
+	r.bulk, r.crlf = 0, 0
+	r.val.wire += n + 2
+	r.element(h, r.leafTyp, data[off:off+min(n, maxValue)], n, false, ts)
+	return off + n + 2
 }
 
 // header handles one complete line.
