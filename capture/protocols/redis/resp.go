@@ -115,6 +115,19 @@ func (r *reader) feed(h handler, data []byte, ts time.Time) (int, error) {
 				r.element(h, r.leafTyp, r.keep, r.bulkLen, false, ts)
 			}
 		default:
+			if len(r.line) == 0 {
+				k, err := r.lengthLine(h, data[off:], ts)
+				off += k
+				if err != nil {
+					return off, err
+				}
+				if k > 0 {
+					if r.bulk > 0 || r.crlf > 0 {
+						off = r.bulkInPlace(h, data, off, ts)
+					}
+					continue
+				}
+			}
 			i := bytes.IndexByte(data[off:], '\n')
 			end := len(data)
 			if i >= 0 {
@@ -220,12 +233,7 @@ func (r *reader) header(h handler, line []byte, ts time.Time) error {
 			r.element(h, typ, nil, 0, true, ts)
 			return nil
 		}
-		r.leafTyp, r.bulkLen, r.keep = typ, n, r.keep[:0]
-		if n == 0 {
-			r.crlf = 2
-		} else {
-			r.bulk = n
-		}
+		r.bulkHeader(typ, n)
 	case '*', '%', '~', '>', '|':
 		n, ok := length(rest, maxCount)
 		if !ok {
@@ -238,28 +246,70 @@ func (r *reader) header(h handler, line []byte, ts time.Time) error {
 			r.element(h, typ, nil, 0, true, ts)
 			return nil
 		}
-		if r.client && n == 0 {
-			r.inVal = false // "*0": Redis ignores it
-			return nil
-		}
-		if len(r.stack) >= maxDepth {
-			return &errProto{"aggregates nested too deep"}
-		}
-		if len(r.stack) == 0 {
-			r.val.typ, r.val.count = typ, n
-		}
-		h.open(r, typ, n, len(r.stack))
-		if typ == '%' || typ == '|' {
-			n *= 2
-		}
-		r.stack = append(r.stack, frame{typ: typ, left: n})
-		if n == 0 {
-			r.closeFrames(h, ts)
-		}
+		return r.aggregate(h, typ, n, ts)
 	default:
 		return &errProto{"unknown type byte " + strconv.QuoteRune(rune(typ))}
 	}
 	return nil
+}
+
+// bulkHeader starts a bulk string of n >= 0 bytes.
+func (r *reader) bulkHeader(typ byte, n int) {
+	r.leafTyp, r.bulkLen, r.keep = typ, n, r.keep[:0]
+	if n == 0 {
+		r.crlf = 2
+	} else {
+		r.bulk = n
+	}
+}
+
+// aggregate opens an aggregate of n >= 0 elements.
+func (r *reader) aggregate(h handler, typ byte, n int, ts time.Time) error {
+	if r.client && n == 0 {
+		r.inVal = false // "*0": Redis ignores it
+		return nil
+	}
+	if len(r.stack) >= maxDepth {
+		return &errProto{"aggregates nested too deep"}
+	}
+	if len(r.stack) == 0 {
+		r.val.typ, r.val.count = typ, n
+	}
+	h.open(r, typ, n, len(r.stack))
+	if typ == '%' || typ == '|' {
+		n *= 2
+	}
+	r.stack = append(r.stack, frame{typ: typ, left: n})
+	if n == 0 {
+		r.closeFrames(h, ts)
+	}
+	return nil
+}
+
+// lengthLine reads the commonest lines, "$<n>\r\n" and "*<n>\r\n", when they are whole at
+// the start of b, parsing the digits as it finds the line's end; it returns the line's length,
+// or 0 for any other line (or one that header would refuse), which feed reads the usual way.
+func (r *reader) lengthLine(h handler, b []byte, ts time.Time) (int, error) {
+	typ := b[0]
+	if typ != '$' && typ != '*' || r.client && (len(r.stack) == 0) != (typ == '*') {
+		return 0, nil
+	}
+	n, i := 0, 1
+	for ; i < len(b) && i <= 10 && '0' <= b[i] && b[i] <= '9'; i++ {
+		n = n*10 + int(b[i]-'0')
+	}
+	if i == 1 || i+1 >= len(b) || b[i] != '\r' || b[i+1] != '\n' {
+		return 0, nil
+	}
+	if typ == '$' && n > maxBulk || typ == '*' && n > maxCount {
+		return 0, nil
+	}
+	r.val.wire += i + 2
+	if typ == '$' {
+		r.bulkHeader(typ, n)
+		return i + 2, nil
+	}
+	return i + 2, r.aggregate(h, typ, n, ts)
 }
 
 // inline handles an inline command: words separated by blanks.
