@@ -17,6 +17,8 @@ const (
 	maxCount = 1 << 30
 	// maxDepth bounds the nesting of aggregates.
 	maxDepth = 32
+	// maxWords bounds the words of an inline command the reader keeps room for.
+	maxWords = 64
 	// maxValue is how many bytes of one value (an argument, a reply element) are kept; longer
 	// values are shown cut, followed by "…".
 	maxValue = 128
@@ -46,7 +48,8 @@ type reader struct {
 	bulk    int
 	bulkLen int
 	crlf    int
-	keep    []byte // the kept beginning of the current bulk string
+	keep    []byte   // the kept beginning of the current bulk string
+	words   [][]byte // the words of an inline command, reused
 	leafTyp byte
 	stack   []frame
 	val     value
@@ -319,17 +322,21 @@ func (r *reader) inline(h handler, line []byte, ts time.Time) error {
 			return &errProto{"inline command with control bytes"}
 		}
 	}
-	words := splitArgs(line)
-	if len(words) == 0 {
-		r.inVal = false
-		return nil
+	words := splitArgs(r.words, line)
+	if len(words) > 0 {
+		r.val.typ, r.val.count = 'i', len(words)
+		for _, w := range words {
+			h.leaf(r, '$', w[:min(len(w), maxValue)], len(w), false, 1)
+		}
+		h.done(r, ts)
 	}
-	r.val.typ, r.val.count = 'i', len(words)
-	for _, w := range words {
-		h.leaf(r, '$', w[:min(len(w), maxValue)], len(w), false, 1)
-	}
-	h.done(r, ts)
 	r.inVal = false
+	// The words are kept for the next inline command, pointing nowhere, unless a huge one
+	// made them big.
+	clear(words)
+	if cap(words) <= maxWords {
+		r.words = words[:0]
+	}
 	return nil
 }
 
@@ -400,9 +407,9 @@ func length(b []byte, limit int) (int, bool) {
 
 // splitArgs splits an inline command as Redis does (sdssplitargs): words separated by blanks,
 // "double quotes" with \n \r \t \b \a \\ \" and \xHH escapes, 'single quotes' with \'. Unbalanced
-// quotes (which Redis refuses) fall back to plain words.
-func splitArgs(line []byte) [][]byte {
-	var words [][]byte
+// quotes (which Redis refuses) fall back to plain words. The words reuse dst's storage.
+func splitArgs(dst [][]byte, line []byte) [][]byte {
+	words := dst[:0]
 	i := 0
 	for {
 		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
@@ -444,7 +451,7 @@ func splitArgs(line []byte) [][]byte {
 				i++
 			}
 			if !closed || i < len(line) && line[i] != ' ' && line[i] != '\t' {
-				return bytes.Fields(line)
+				return append(dst[:0], bytes.Fields(line)...)
 			}
 		default:
 			start := i
