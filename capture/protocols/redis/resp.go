@@ -119,6 +119,12 @@ func (r *reader) feed(h handler, data []byte, ts time.Time) (int, error) {
 			}
 		default:
 			if len(r.line) == 0 {
+				if len(r.stack) == 0 && r.val.wire == 0 && data[off] == '*' {
+					if k := r.array(h, data[off:], ts); k > 0 {
+						off += k
+						continue
+					}
+				}
 				k, err := r.lengthLine(h, data[off:], ts)
 				off += k
 				if err != nil {
@@ -297,22 +303,80 @@ func (r *reader) lengthLine(h handler, b []byte, ts time.Time) (int, error) {
 	if typ != '$' && typ != '*' || r.client && (len(r.stack) == 0) != (typ == '*') {
 		return 0, nil
 	}
-	n, i := 0, 1
-	for ; i < len(b) && i <= 10 && '0' <= b[i] && b[i] <= '9'; i++ {
-		n = n*10 + int(b[i]-'0')
-	}
-	if i == 1 || i+1 >= len(b) || b[i] != '\r' || b[i+1] != '\n' {
+	n, k, ok := lengthAt(b, 0, typ)
+	if !ok {
 		return 0, nil
 	}
-	if typ == '$' && n > maxBulk || typ == '*' && n > maxCount {
-		return 0, nil
-	}
-	r.val.wire += i + 2
+	r.val.wire += k
 	if typ == '$' {
 		r.bulkHeader(typ, n)
-		return i + 2, nil
+		return k, nil
 	}
-	return i + 2, r.aggregate(h, typ, n, ts)
+	return k, r.aggregate(h, typ, n, ts)
+}
+
+// lengthAt parses the line "<typ><digits>\r\n" at b[at:] and returns its number and the
+// offset after it; ok is false for any other line and for a number over the type's bound.
+func lengthAt(b []byte, at int, typ byte) (n, next int, ok bool) {
+	if at >= len(b) || b[at] != typ {
+		return 0, 0, false
+	}
+	i, end := at+1, min(len(b), at+11) // at most 10 digits
+	for ; i < end; i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			break
+		}
+		n = n*10 + int(d)
+	}
+	limit := maxCount
+	if typ == '$' {
+		limit = maxBulk
+	}
+	if i == at+1 || i+1 >= len(b) || b[i] != '\r' || b[i+1] != '\n' || n > limit {
+		return 0, 0, false
+	}
+	return n, i + 2, true
+}
+
+// array reads a top-level array of bulk strings, the shape of every command and of many
+// replies, when it is whole at the start of b. It checks the whole array before it delivers
+// any of it, so it reads either all of it, returning its length, or nothing (0), and then feed
+// reads it the usual way; what it delivers is what the usual way delivers.
+func (r *reader) array(h handler, b []byte, ts time.Time) int {
+	n, first, ok := lengthAt(b, 0, '*')
+	if !ok || n == 0 {
+		return 0
+	}
+	end := first
+	for range n {
+		m, at, ok := lengthAt(b, end, '$')
+		if !ok || m > len(b)-at-2 || b[at+m] != '\r' || b[at+m+1] != '\n' {
+			return 0
+		}
+		end = at + m + 2
+	}
+	r.val.typ, r.val.count = '*', n
+	h.open(r, '*', n, 0)
+	r.stack = append(r.stack, frame{typ: '*', left: n})
+	for p := first; p < end; {
+		// The header was checked above: its digits end at the CR.
+		m, at := 0, p+1
+		for ; b[at] != '\r'; at++ {
+			m = m*10 + int(b[at]-'0')
+		}
+		at += 2
+		p = at + m + 2
+		r.val.wire = p
+		h.leaf(r, '$', b[at:at+min(m, maxValue)], m, false, 1)
+		r.stack[0].left--
+		r.stack[0].done++
+	}
+	r.stack = r.stack[:0]
+	h.close(r, '*', 0)
+	h.done(r, ts)
+	r.inVal = false
+	return end
 }
 
 // inline handles an inline command: words separated by blanks.

@@ -3,6 +3,7 @@ package redis
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/audit-io/wire-audit/capture/protocols/protocoltest"
@@ -80,4 +81,36 @@ func jsonEvents(t *testing.T, segs []protocoltest.Segment) []string {
 		out = append(out, string(b))
 	}
 	return out
+}
+
+// TestWholeOrBytewise feeds values that the in-place paths read when they are whole, and
+// values close to them that they must leave to the general path, whole and byte by byte: the
+// events must be the same.
+func TestWholeOrBytewise(t *testing.T) {
+	tests := []struct{ name, cli, srv string }{
+		{"commands", cmd("SET", "k", "v") + cmd("GET", "k") + cmd("DEL", "", "k"), "+OK\r\n$1\r\nv\r\n:1\r\n"},
+		{"leading zeros", "*02\r\n$003\r\nGET\r\n$01\r\nk\r\n", "$0001\r\nv\r\n"},
+		{"long argument", cmd("SET", "k", strings.Repeat("v", 300)), "+OK\r\n"},
+		{"array reply", cmd("LRANGE", "l", "0", "-1"), "*3\r\n$1\r\na\r\n$0\r\n\r\n$2\r\nbc\r\n"},
+		{"mixed array reply", cmd("EXEC"), "*3\r\n$1\r\na\r\n:2\r\n*1\r\n$1\r\nb\r\n"},
+		{"null and empty", cmd("GET", "x") + cmd("LRANGE", "y", "0", "0"), "$-1\r\n*0\r\n"},
+		{"bulk not ended by CRLF", "*2\r\n$3\r\nGETX\r\n$1\r\nk\r\n" + cmd("PING"), "+PONG\r\n"},
+		{"bulk length too long", "*1\r\n$12345678901\r\nx\r\n" + cmd("PING"), "+PONG\r\n"},
+		{"count too long", "*12345678901\r\n$1\r\nx\r\n" + cmd("PING"), "+PONG\r\n"},
+		{"count over the bound", "*1073741825\r\n$1\r\nx\r\n" + cmd("PING"), "+PONG\r\n"},
+		{"not a bulk string", "*2\r\n$3\r\nGET\r\n:1\r\n" + cmd("PING"), "+PONG\r\n"},
+		{"no digits", "*\r\n$3\r\nGET\r\n" + cmd("PING"), "+PONG\r\n"},
+		{"LF without CR", "*1\n$4\r\nPING\r\n" + cmd("PING"), "+PONG\r\n"},
+		{"zero arguments", "*0\r\n" + cmd("PING"), "+PONG\r\n"},
+		{"inline then array", "PING\r\n" + cmd("PING"), "+PONG\r\n+PONG\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			steps := []step{c(tc.cli), s(tc.srv)}
+			whole := run(t, steps, false, nil, 0)
+			if bytewise := run(t, steps, false, nil, 1); !slices.Equal(bytewise, whole) {
+				t.Errorf("byte by byte:\n got  %q\n whole %q", bytewise, whole)
+			}
+		})
+	}
 }
