@@ -24,9 +24,10 @@
 // there are new commands, has its old replies paired with the new commands.
 //
 // Memory. Per connection: one line of at most 64 KiB per direction while it is read, the
-// first 128 bytes of one value, the query text (at most MaxQueryLength, or MessageLimit),
-// a 512-byte reply summary, and at most 1024 queued commands: a command beyond them is
-// reported at once as not tracked, and its reply is skipped when it comes.
+// first 128 bytes of one value, room for the words of one inline command (kept when there were
+// at most 64), the query text (at most MaxQueryLength, or MessageLimit), a 512-byte reply
+// summary, and at most 1024 queued commands: a command beyond them is reported at once as not
+// tracked, and its reply is skipped when it comes.
 package redis
 
 import (
