@@ -270,3 +270,13 @@ func TestTooManyInFlight(t *testing.T) {
 		t.Errorf("%d events, %d not tracked (want 10), %d paired right (want %d), last %q", len(got), tooMany, paired, maxPending+1, got[len(got)-1])
 	}
 }
+
+// TestPlainByte: the table says what the comparisons it replaced said.
+func TestPlainByte(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		want := !(c <= ' ' || c >= 0x7f || c == '"' || c == '\'' || c == '\\')
+		if plainByte[c] != want {
+			t.Errorf("plainByte[%#x] = %v, want %v", c, plainByte[c], want)
+		}
+	}
+}

@@ -17,6 +17,8 @@ const (
 	maxCount = 1 << 30
 	// maxDepth bounds the nesting of aggregates.
 	maxDepth = 32
+	// maxWords bounds the words of an inline command the reader keeps room for.
+	maxWords = 64
 	// maxValue is how many bytes of one value (an argument, a reply element) are kept; longer
 	// values are shown cut, followed by "…".
 	maxValue = 128
@@ -46,7 +48,8 @@ type reader struct {
 	bulk    int
 	bulkLen int
 	crlf    int
-	keep    []byte // the kept beginning of the current bulk string
+	keep    []byte   // the kept beginning of the current bulk string
+	words   [][]byte // the words of an inline command, reused
 	leafTyp byte
 	stack   []frame
 	val     value
@@ -61,7 +64,8 @@ func (e *errProto) Error() string { return "redis: " + e.what }
 // handler receives what the reader decodes.
 type handler interface {
 	// leaf is one scalar at depth (0: the top-level value; 1: an element of the top-level
-	// aggregate; deeper: nested). full is its length on the wire, data its kept beginning.
+	// aggregate; deeper: nested). full is its length on the wire, data its kept beginning; data
+	// may point into the segment being fed and must not be kept after the call.
 	leaf(r *reader, typ byte, data []byte, full int, null bool, depth int)
 	// open and close bracket an aggregate at depth (0: the top-level value).
 	open(r *reader, typ byte, count int, depth int)
@@ -114,6 +118,25 @@ func (r *reader) feed(h handler, data []byte, ts time.Time) (int, error) {
 				r.element(h, r.leafTyp, r.keep, r.bulkLen, false, ts)
 			}
 		default:
+			if len(r.line) == 0 {
+				if len(r.stack) == 0 && r.val.wire == 0 && data[off] == '*' {
+					if k := r.array(h, data[off:], ts); k > 0 {
+						off += k
+						continue
+					}
+				}
+				k, err := r.lengthLine(h, data[off:], ts)
+				off += k
+				if err != nil {
+					return off, err
+				}
+				if k > 0 {
+					if r.bulk > 0 || r.crlf > 0 {
+						off = r.bulkInPlace(h, data, off, ts)
+					}
+					continue
+				}
+			}
 			i := bytes.IndexByte(data[off:], '\n')
 			end := len(data)
 			if i >= 0 {
@@ -122,7 +145,12 @@ func (r *reader) feed(h handler, data []byte, ts time.Time) (int, error) {
 			if len(r.line)+end-off > maxLine {
 				return off, &errProto{"line longer than 64 KiB"}
 			}
-			r.line = append(r.line, data[off:end]...)
+			line := data[off:end]
+			if len(r.line) > 0 || i < 0 {
+				// The line began in an earlier segment or ends in a later one: gather it.
+				r.line = append(r.line, line...)
+				line = r.line
+			}
 			r.val.wire += end - off
 			off = end
 			if i < 0 {
@@ -130,7 +158,6 @@ func (r *reader) feed(h handler, data []byte, ts time.Time) (int, error) {
 			}
 			off++
 			r.val.wire++
-			line := r.line
 			inline := r.client && len(r.stack) == 0
 			if n := len(line); n > 0 && line[n-1] == '\r' {
 				line = line[:n-1]
@@ -142,9 +169,26 @@ func (r *reader) feed(h handler, data []byte, ts time.Time) (int, error) {
 			if err != nil {
 				return off, err
 			}
+			if r.bulk > 0 || r.crlf > 0 {
+				off = r.bulkInPlace(h, data, off, ts)
+			}
 		}
 	}
 	return off, nil
+}
+
+// bulkInPlace delivers the bulk string whose header was just read when its payload and CRLF
+// are all in data[off:], without copying the payload; it returns the offset after them, or
+// off when they are not all there (or not followed by CRLF), for feed to read byte-wise.
+func (r *reader) bulkInPlace(h handler, data []byte, off int, ts time.Time) int {
+	n := r.bulkLen
+	if n > len(data)-off-2 || data[off+n] != '\r' || data[off+n+1] != '\n' {
+		return off
+	}
+	r.bulk, r.crlf = 0, 0
+	r.val.wire += n + 2
+	r.element(h, r.leafTyp, data[off:off+min(n, maxValue)], n, false, ts)
+	return off + n + 2
 }
 
 // header handles one complete line.
@@ -198,12 +242,7 @@ func (r *reader) header(h handler, line []byte, ts time.Time) error {
 			r.element(h, typ, nil, 0, true, ts)
 			return nil
 		}
-		r.leafTyp, r.bulkLen, r.keep = typ, n, r.keep[:0]
-		if n == 0 {
-			r.crlf = 2
-		} else {
-			r.bulk = n
-		}
+		r.bulkHeader(typ, n)
 	case '*', '%', '~', '>', '|':
 		n, ok := length(rest, maxCount)
 		if !ok {
@@ -216,28 +255,128 @@ func (r *reader) header(h handler, line []byte, ts time.Time) error {
 			r.element(h, typ, nil, 0, true, ts)
 			return nil
 		}
-		if r.client && n == 0 {
-			r.inVal = false // "*0": Redis ignores it
-			return nil
-		}
-		if len(r.stack) >= maxDepth {
-			return &errProto{"aggregates nested too deep"}
-		}
-		if len(r.stack) == 0 {
-			r.val.typ, r.val.count = typ, n
-		}
-		h.open(r, typ, n, len(r.stack))
-		if typ == '%' || typ == '|' {
-			n *= 2
-		}
-		r.stack = append(r.stack, frame{typ: typ, left: n})
-		if n == 0 {
-			r.closeFrames(h, ts)
-		}
+		return r.aggregate(h, typ, n, ts)
 	default:
 		return &errProto{"unknown type byte " + strconv.QuoteRune(rune(typ))}
 	}
 	return nil
+}
+
+// bulkHeader starts a bulk string of n >= 0 bytes.
+func (r *reader) bulkHeader(typ byte, n int) {
+	r.leafTyp, r.bulkLen, r.keep = typ, n, r.keep[:0]
+	if n == 0 {
+		r.crlf = 2
+	} else {
+		r.bulk = n
+	}
+}
+
+// aggregate opens an aggregate of n >= 0 elements.
+func (r *reader) aggregate(h handler, typ byte, n int, ts time.Time) error {
+	if r.client && n == 0 {
+		r.inVal = false // "*0": Redis ignores it
+		return nil
+	}
+	if len(r.stack) >= maxDepth {
+		return &errProto{"aggregates nested too deep"}
+	}
+	if len(r.stack) == 0 {
+		r.val.typ, r.val.count = typ, n
+	}
+	h.open(r, typ, n, len(r.stack))
+	if typ == '%' || typ == '|' {
+		n *= 2
+	}
+	r.stack = append(r.stack, frame{typ: typ, left: n})
+	if n == 0 {
+		r.closeFrames(h, ts)
+	}
+	return nil
+}
+
+// lengthLine reads the commonest lines, "$<n>\r\n" and "*<n>\r\n", when they are whole at
+// the start of b, parsing the digits as it finds the line's end; it returns the line's length,
+// or 0 for any other line (or one that header would refuse), which feed reads the usual way.
+func (r *reader) lengthLine(h handler, b []byte, ts time.Time) (int, error) {
+	typ := b[0]
+	if typ != '$' && typ != '*' || r.client && (len(r.stack) == 0) != (typ == '*') {
+		return 0, nil
+	}
+	n, k, ok := lengthAt(b, 0, typ)
+	if !ok {
+		return 0, nil
+	}
+	r.val.wire += k
+	if typ == '$' {
+		r.bulkHeader(typ, n)
+		return k, nil
+	}
+	return k, r.aggregate(h, typ, n, ts)
+}
+
+// lengthAt parses the line "<typ><digits>\r\n" at b[at:] and returns its number and the
+// offset after it; ok is false for any other line and for a number over the type's bound.
+func lengthAt(b []byte, at int, typ byte) (n, next int, ok bool) {
+	if at >= len(b) || b[at] != typ {
+		return 0, 0, false
+	}
+	i, end := at+1, min(len(b), at+11) // at most 10 digits
+	for ; i < end; i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			break
+		}
+		n = n*10 + int(d)
+	}
+	limit := maxCount
+	if typ == '$' {
+		limit = maxBulk
+	}
+	if i == at+1 || i+1 >= len(b) || b[i] != '\r' || b[i+1] != '\n' || n > limit {
+		return 0, 0, false
+	}
+	return n, i + 2, true
+}
+
+// array reads a top-level array of bulk strings, the shape of every command and of many
+// replies, when it is whole at the start of b. It checks the whole array before it delivers
+// any of it, so it reads either all of it, returning its length, or nothing (0), and then feed
+// reads it the usual way; what it delivers is what the usual way delivers.
+func (r *reader) array(h handler, b []byte, ts time.Time) int {
+	n, first, ok := lengthAt(b, 0, '*')
+	if !ok || n == 0 {
+		return 0
+	}
+	end := first
+	for range n {
+		m, at, ok := lengthAt(b, end, '$')
+		if !ok || m > len(b)-at-2 || b[at+m] != '\r' || b[at+m+1] != '\n' {
+			return 0
+		}
+		end = at + m + 2
+	}
+	r.val.typ, r.val.count = '*', n
+	h.open(r, '*', n, 0)
+	r.stack = append(r.stack, frame{typ: '*', left: n})
+	for p := first; p < end; {
+		// The header was checked above: its digits end at the CR.
+		m, at := 0, p+1
+		for ; b[at] != '\r'; at++ {
+			m = m*10 + int(b[at]-'0')
+		}
+		at += 2
+		p = at + m + 2
+		r.val.wire = p
+		h.leaf(r, '$', b[at:at+min(m, maxValue)], m, false, 1)
+		r.stack[0].left--
+		r.stack[0].done++
+	}
+	r.stack = r.stack[:0]
+	h.close(r, '*', 0)
+	h.done(r, ts)
+	r.inVal = false
+	return end
 }
 
 // inline handles an inline command: words separated by blanks.
@@ -247,17 +386,21 @@ func (r *reader) inline(h handler, line []byte, ts time.Time) error {
 			return &errProto{"inline command with control bytes"}
 		}
 	}
-	words := splitArgs(line)
-	if len(words) == 0 {
-		r.inVal = false
-		return nil
+	words := splitArgs(r.words, line)
+	if len(words) > 0 {
+		r.val.typ, r.val.count = 'i', len(words)
+		for _, w := range words {
+			h.leaf(r, '$', w[:min(len(w), maxValue)], len(w), false, 1)
+		}
+		h.done(r, ts)
 	}
-	r.val.typ, r.val.count = 'i', len(words)
-	for _, w := range words {
-		h.leaf(r, '$', w[:min(len(w), maxValue)], len(w), false, 1)
-	}
-	h.done(r, ts)
 	r.inVal = false
+	// The words are kept for the next inline command, pointing nowhere, unless a huge one
+	// made them big.
+	clear(words)
+	if cap(words) <= maxWords {
+		r.words = words[:0]
+	}
 	return nil
 }
 
@@ -328,9 +471,9 @@ func length(b []byte, limit int) (int, bool) {
 
 // splitArgs splits an inline command as Redis does (sdssplitargs): words separated by blanks,
 // "double quotes" with \n \r \t \b \a \\ \" and \xHH escapes, 'single quotes' with \'. Unbalanced
-// quotes (which Redis refuses) fall back to plain words.
-func splitArgs(line []byte) [][]byte {
-	var words [][]byte
+// quotes (which Redis refuses) fall back to plain words. The words reuse dst's storage.
+func splitArgs(dst [][]byte, line []byte) [][]byte {
+	words := dst[:0]
 	i := 0
 	for {
 		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
@@ -372,7 +515,7 @@ func splitArgs(line []byte) [][]byte {
 				i++
 			}
 			if !closed || i < len(line) && line[i] != ' ' && line[i] != '\t' {
-				return bytes.Fields(line)
+				return append(dst[:0], bytes.Fields(line)...)
 			}
 		default:
 			start := i
