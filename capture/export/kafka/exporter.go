@@ -39,7 +39,8 @@ type Exporter struct {
 	transport *kafkago.Transport
 
 	mu     sync.Mutex
-	cond   *sync.Cond // broadcast when items are added or removed, or on close
+	more   *sync.Cond // the sender waits on it for events (or a fuller batch)
+	room   *sync.Cond // Emit waits on it for room in the queue (Block)
 	q      queue
 	arena  arena // holds the queued messages
 	bytes  int
@@ -73,7 +74,7 @@ func New(opts Options) (*Exporter, error) {
 	comp, _ := ParseCompression(o.Compression)
 	acks, _ := ParseAcks(o.RequiredAcks)
 	e := &Exporter{o: o, dropped: map[string]uint64{}, done: make(chan struct{}), started: time.Now()}
-	e.cond = sync.NewCond(&e.mu)
+	e.more, e.room = sync.NewCond(&e.mu), sync.NewCond(&e.mu)
 	e.transport = transport(&o)
 	e.p = producer{
 		client: &kafkago.Client{Addr: kafkago.TCP(o.Brokers...), Transport: e.transport, Timeout: o.WriteTimeout},
@@ -142,7 +143,7 @@ func (e *Exporter) Emit(ev *event.Event) {
 			e.dropLocked(typ, reasonQueueFull, now)
 			return
 		}
-		e.cond.Wait()
+		e.room.Wait()
 	}
 	if e.closed || e.finished {
 		e.dropLocked(typ, reasonShutdown, now)
@@ -164,7 +165,12 @@ func (e *Exporter) Emit(ev *event.Event) {
 	e.bytes += size
 	e.stats.QueueBytes.Store(int64(e.bytes))
 	e.stats.QueueEvents.Add(1)
-	e.cond.Broadcast()
+	// Wake the sender only when it has something new to do: the first event of an empty
+	// queue, or a batch that is now full; while it lingers, every other event would wake it
+	// for nothing.
+	if e.q.len() == 1 || e.batchReadyLocked() {
+		e.more.Signal()
+	}
 }
 
 func (e *Exporter) dropLocked(typ, reason string, now time.Time) {
@@ -178,7 +184,8 @@ func (e *Exporter) dropLocked(typ, reason string, now time.Time) {
 func (e *Exporter) Close(ctx context.Context) error {
 	e.mu.Lock()
 	e.closed = true
-	e.cond.Broadcast()
+	e.more.Broadcast()
+	e.room.Broadcast()
 	e.mu.Unlock()
 	select {
 	case <-e.done:
@@ -220,7 +227,7 @@ func (e *Exporter) run() {
 	e.bytes = 0
 	e.stats.QueueBytes.Store(0)
 	e.stats.QueueEvents.Store(0)
-	e.cond.Broadcast()
+	e.room.Broadcast()
 	e.mu.Unlock()
 }
 
@@ -316,7 +323,7 @@ func (e *Exporter) send() error {
 	for {
 		e.mu.Lock()
 		for e.q.len() == 0 && !e.closed {
-			e.cond.Wait()
+			e.more.Wait()
 		}
 		if e.q.len() == 0 { // closed and drained
 			e.mu.Unlock()
@@ -345,11 +352,11 @@ func (e *Exporter) lingerLocked() {
 	t := time.AfterFunc(e.o.BatchTimeout, func() {
 		e.mu.Lock()
 		over = true
-		e.cond.Broadcast()
+		e.more.Broadcast()
 		e.mu.Unlock()
 	})
 	for !over && !e.closed && !e.batchReadyLocked() {
-		e.cond.Wait()
+		e.more.Wait()
 	}
 	t.Stop()
 }
@@ -481,7 +488,7 @@ func (e *Exporter) releaseLocked(items []item) {
 	}
 	e.stats.QueueBytes.Store(int64(e.bytes))
 	e.stats.QueueEvents.Add(-int64(len(items)))
-	e.cond.Broadcast()
+	e.room.Broadcast()
 }
 
 // reportLoss sends one loss event for the drops since the last report. Kafka has just
