@@ -22,8 +22,8 @@ const partitionsTTL = time.Second
 // topic's partitions built per call, a balancer call, a slice of Messages grown per partition
 // batch, each record's fields written one by one into the compressor, and the collector's work
 // on all of it) bought batching that the exporter's queue already does. Only the sender uses
-// it. Each partition's send keeps its buffers (the records, up to BatchBytes, and the batch)
-// for the next batch.
+// it. It keeps its buffers for the next batch: one for records before compression (up to
+// BatchBytes) and each partition's compressed batch.
 type producer struct {
 	client *kafkago.Client
 	topic  string
@@ -123,7 +123,7 @@ func (p *producer) write(ctx context.Context, items []item) error {
 		}
 	}
 	// Encode the batches one after the other, so that one buffer of records before compression
-	// serves them all: one per partition kept up to BatchBytes each.
+	// serves them all, rather than one per partition each kept at up to BatchBytes.
 	if p.lz == nil && p.comp == kafkago.Lz4 {
 		p.lz = new(lz4Scratch)
 	}
