@@ -105,10 +105,7 @@ func TestEventsStable(t *testing.T) {
 	}
 	s.Check(t)
 	r.Check(t, &s)
-	var tcp stable.Sink
-	protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/tcp.pcap", testPort), tcp.Factory(NewTCP), nil)
-	tcp.Check(t)
-	var tcpR stable.Releasing
-	protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/tcp.pcap", testPort), tcpR.Factory(NewTCP), nil)
-	tcpR.Check(t, &tcp)
+	stable.CheckParser(t, NewTCP, func(pf protocols.Factory) {
+		protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/tcp.pcap", testPort), pf, nil)
+	})
 }

@@ -82,12 +82,7 @@ func TestPortFromHost(t *testing.T) {
 func TestEventsStable(t *testing.T) {
 	opts := &protocols.Options{HTTPHeaders: []string{"User-Agent", "Content-Type"}, HTTPBodyBytes: 8, MaxQueryLength: 12}
 	for _, f := range []string{"curl.pcap", "pipelined.pcap"} {
-		var s stable.Sink
-		protocoltest.Replay(readSegs(t, f), s.Factory(New), opts)
-		s.Check(t)
-		var r stable.Releasing
-		protocoltest.Replay(readSegs(t, f), r.Factory(New), opts)
-		r.Check(t, &s)
+		stable.CheckParser(t, New, func(pf protocols.Factory) { protocoltest.Replay(readSegs(t, f), pf, opts) })
 	}
 }
 

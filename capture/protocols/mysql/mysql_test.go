@@ -301,12 +301,9 @@ func TestTshark(t *testing.T) {
 // it shares with other events, are not written to once it is emitted.
 func TestEventsStable(t *testing.T) {
 	for _, f := range []string{"slap.pcap", "prepared.pcap", "cli.pcap"} {
-		var s stable.Sink
 		opts := &protocols.Options{MaskLiterals: true}
-		protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/"+f, testPort), s.Factory(New), opts)
-		s.Check(t)
-		var r stable.Releasing
-		protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/"+f, testPort), r.Factory(New), opts)
-		r.Check(t, &s)
+		stable.CheckParser(t, New, func(pf protocols.Factory) {
+			protocoltest.Replay(protocoltest.ReadSegments(t, "testdata/"+f, testPort), pf, opts)
+		})
 	}
 }

@@ -247,11 +247,6 @@ func tsharkQueries(t *testing.T, file string) (simple, parsed []string) {
 // parser's slab, is not written to once the event is emitted.
 func TestEventsStable(t *testing.T) {
 	for _, f := range []string{"pgbench_extended.pcap", "pgbench_prepared.pcap", "simple.pcap", "pgx.pcap"} {
-		var s stable.Sink
-		protocoltest.Replay(readSegs(t, f), s.Factory(New), nil)
-		s.Check(t)
-		var r stable.Releasing
-		protocoltest.Replay(readSegs(t, f), r.Factory(New), nil)
-		r.Check(t, &s)
+		stable.CheckParser(t, New, func(pf protocols.Factory) { protocoltest.Replay(readSegs(t, f), pf, nil) })
 	}
 }

@@ -128,11 +128,6 @@ func TestPcaps(t *testing.T) {
 // event is emitted, while later replies are read.
 func TestEventsStable(t *testing.T) {
 	for _, f := range []string{"cli.pcap", "pipe.pcap", "pubsub.pcap", "resp3.pcap"} {
-		var s stable.Sink
-		protocoltest.Replay(readSegs(t, f), s.Factory(New), nil)
-		s.Check(t)
-		var r stable.Releasing
-		protocoltest.Replay(readSegs(t, f), r.Factory(New), nil)
-		r.Check(t, &s)
+		stable.CheckParser(t, New, func(pf protocols.Factory) { protocoltest.Replay(readSegs(t, f), pf, nil) })
 	}
 }

@@ -93,3 +93,16 @@ func (r *Releasing) Check(t testing.TB, s *Sink) {
 		}
 	}
 }
+
+// CheckParser runs replay twice, through parser factory f: once keeping every event (Sink),
+// once releasing each after encoding it (Releasing), and checks both runs. replay feeds the
+// same input to the factory it is given each time.
+func CheckParser(t testing.TB, f protocols.Factory, replay func(protocols.Factory)) {
+	t.Helper()
+	var s Sink
+	replay(s.Factory(f))
+	s.Check(t)
+	var r Releasing
+	replay(r.Factory(f))
+	r.Check(t, &s)
+}
