@@ -17,6 +17,7 @@ const (
 	batchLengthAt     = 8
 	batchCRCAt        = 17
 	batchAttributesAt = 21
+	batchMaxTimeAt    = 35
 	batchHeaderSize   = 61
 )
 
@@ -45,12 +46,8 @@ func appendRecordBatch(dst, raw []byte, items []item, order []int32, comp kafkag
 	dst = binary.BigEndian.AppendUint16(dst, uint16(comp)) // attributes: the codec, CreateTime
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(order)-1))
 	first := items[order[0]].at.UnixMilli()
-	maxTS := first
-	for _, i := range order {
-		maxTS = max(maxTS, items[i].at.UnixMilli())
-	}
 	dst = binary.BigEndian.AppendUint64(dst, uint64(first))
-	dst = binary.BigEndian.AppendUint64(dst, uint64(maxTS))
+	dst = binary.BigEndian.AppendUint64(dst, 0)                  // the latest timestamp, set below
 	dst = binary.BigEndian.AppendUint64(dst, 0xffffffffffffffff) // producer ID: -1
 	dst = binary.BigEndian.AppendUint16(dst, 0xffff)             // producer epoch: -1
 	dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)         // base sequence: -1
@@ -61,8 +58,11 @@ func appendRecordBatch(dst, raw []byte, items []item, order []int32, comp kafkag
 	if codec != nil {
 		records = raw[:0]
 	}
+	maxTS := first
 	for j, i := range order {
-		records = appendRecord(records, &items[i], items[i].at.UnixMilli()-first, int64(j))
+		ts := items[i].at.UnixMilli()
+		maxTS = max(maxTS, ts)
+		records = appendRecord(records, &items[i], ts-first, int64(j))
 	}
 	switch {
 	case comp == kafkago.Lz4:
@@ -85,6 +85,7 @@ func appendRecordBatch(dst, raw []byte, items []item, order []int32, comp kafkag
 	}
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-batch))
 	binary.BigEndian.PutUint32(dst[batch+batchLengthAt:], uint32(len(dst)-batch-12))
+	binary.BigEndian.PutUint64(dst[batch+batchMaxTimeAt:], uint64(maxTS))
 	binary.BigEndian.PutUint32(dst[batch+batchCRCAt:], crc32.Checksum(dst[batch+batchAttributesAt:], castagnoli))
 	return dst, raw, nil
 }

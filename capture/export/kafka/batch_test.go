@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,11 @@ func TestRecordBatchDecodes(t *testing.T) {
 				var rs protocol.RecordSet
 				if _, err := rs.ReadFrom(bytes.NewReader(buf)); err != nil {
 					t.Fatalf("round %d: kafka-go cannot read the batch: %v", round, err)
+				}
+				// kafka-go does not read the batch's first and latest timestamps back.
+				first, latest := int64(binary.BigEndian.Uint64(buf[4+27:])), int64(binary.BigEndian.Uint64(buf[4+batchMaxTimeAt:]))
+				if first != items[order[0]].at.UnixMilli() || latest != base.Add(6*time.Millisecond).UnixMilli() {
+					t.Fatalf("batch timestamps first %d latest %d, want %d and %d", first, latest, items[order[0]].at.UnixMilli(), base.Add(6*time.Millisecond).UnixMilli())
 				}
 				if rs.Version != 2 || rs.Attributes.Compression() != comp {
 					t.Fatalf("version %d, compression %v", rs.Version, rs.Attributes.Compression())
