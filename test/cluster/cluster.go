@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +27,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/audit-io/wire-audit/test/freeport"
 	"github.com/audit-io/wire-audit/test/gobuild"
 )
 
@@ -209,18 +209,17 @@ type Webhook struct {
 // endpoint and namespace flags. It does not wait for readiness; see WaitReady.
 func (c *Cluster) StartWebhook(port int, log io.Writer, args ...string) (*Webhook, error) {
 	if port == 0 {
-		addr, err := freeAddr()
+		p, err := freeport.Loopback()
 		if err != nil {
 			return nil, err
 		}
-		_, p, _ := net.SplitHostPort(addr)
-		port, _ = strconv.Atoi(p)
+		port = p
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := freeport.LoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	probeAddr, err := freeAddr()
+	probeAddr, err := freeport.LoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -409,51 +408,6 @@ func (w *WarningLog) Len() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.msgs)
-}
-
-// freeAddr returns a loopback address that was free a moment ago, for a process to bind. It
-// picks below the kernel's ephemeral range: a port from ":0" comes from that range, where
-// every outgoing connection of every test (API server clients, Kafka clients) also takes its
-// local port, so one of them could take it before the webhook binds it, and the webhook would
-// exit at start.
-func freeAddr() (string, error) {
-	low := ephemeralLow()
-	for range 200 {
-		port := freePortBase + rand.IntN(max(low-freePortBase, 1))
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		addr := l.Addr().String()
-		_ = l.Close()
-		return addr, nil
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// freePortBase is the lowest port freeAddr picks.
-const freePortBase = 20000
-
-// ephemeralLow is the first port of the kernel's ephemeral range (32768 when unknown).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 32768
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil || n <= freePortBase {
-		return 32768
-	}
-	return n
 }
 
 // Get fetches a URL with a short timeout.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/internal/testenv"
+	"github.com/audit-io/wire-audit/test/freeport"
 	"github.com/audit-io/wire-audit/test/gobuild"
 )
 
@@ -41,15 +42,14 @@ func Start(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	return c
 }
 
-// FreePort returns a loopback port that was free a moment ago.
+// FreePort returns a loopback port for a broker, from freeport.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // Consume reads Topic from the start until n records arrived or timeout passed, and returns

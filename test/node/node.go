@@ -32,6 +32,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/audit-io/wire-audit/test/freeport"
 )
 
 // Addresses of the node. They are fixed, and no other test uses them (realnet uses
@@ -185,7 +187,7 @@ func (n *Node) setUpHost() error {
 			return 0
 		}
 		var p int
-		p, err = freePort(NodeIP)
+		p, err = freeport.Port(NodeIP)
 		return p
 	}
 	n.ports = ports{etcd: pick(), etcdPeer: pick(), apiserver: pick(), kubelet: pick(), kubeletHealth: pick(),
@@ -288,15 +290,6 @@ func acquireLock(ctx context.Context) (*os.File, error) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func freePort(ip netip.Addr) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
-	if err != nil {
-		return 0, fmt.Errorf("node: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func restConfig(kubeconfigPath string) (*rest.Config, error) {
