@@ -33,7 +33,7 @@ func AddHeader(out map[string]string, name, val string) map[string]string {
 // Wanted says whether name is one of the configured headers (any case).
 func Wanted(name []byte, want []string) bool {
 	for _, w := range want {
-		if bytes.EqualFold(name, []byte(w)) {
+		if len(name) == len(w) && bytes.EqualFold(name, []byte(w)) {
 			return true
 		}
 	}
