@@ -127,6 +127,10 @@ MIX_RR := ../../bin/pgsql-load.pcap,../../bin/mysql-load.pcap,../../bin/redis-rr
 .PHONY: load-pcaps
 load-pcaps: $(LOAD_PCAPS) $(LOCALBIN)/redis-rr-load.pcap $(TLS_LOAD_PCAP) ## Capture 600k+ packets each of pgbench, mariadb-slap, redis-benchmark (pipelined, and one command per round trip), curl and DNS lookup load, and 3000 curl HTTPS connections, into bin/ (needs root).
 
+.PHONY: pgo
+pgo: load-pcaps $(LOCALBIN)/grpc-load.pcap $(LOCALBIN)/mongodb-load.pcap ## Rewrite cmd/capture/default.pgo, the CPU profile go build uses to optimize the sidecar, from one-core replays of every load capture (stdout and Kafka output to a kfake process).
+	hack/pgo.sh $(LOCALBIN)
+
 # Packetbeat 7.17.29, the tool the sidecar replaces, for BenchmarkProcess only (not make test).
 # libpcap-dev is its cgo dependency.
 $(LOCALBIN)/packetbeat: test/tools/packetbeat/go.mod test/tools/packetbeat/go.sum | $(LOCALBIN)
