@@ -58,19 +58,32 @@ func appendRecordBatch(dst, raw []byte, items []item, order []int32, comp kafkag
 	if codec != nil {
 		records = raw[:0]
 	}
+	frame := comp == kafkago.Lz4
+	if frame {
+		dst = append(dst, lz4Header...)
+	}
 	maxTS := first
+	var err error
 	for j, i := range order {
 		ts := items[i].at.UnixMilli()
 		maxTS = max(maxTS, ts)
 		records = appendRecord(records, &items[i], ts-first, int64(j))
+		if frame && len(records) >= lz4Block {
+			// Compressed now, while the records just written are still in the core's cache,
+			// and raw is written again from its start: it never grows past a block and a record.
+			if dst, err = appendLZ4Blocks(dst, records, lz); err != nil {
+				return dst[:start], records, err
+			}
+			records = records[:0]
+		}
 	}
 	switch {
-	case comp == kafkago.Lz4:
+	case frame:
 		raw = records
-		var err error
-		if dst, err = appendLZ4Frame(dst, raw, lz); err != nil {
+		if dst, err = appendLZ4Blocks(dst, raw, lz); err != nil {
 			return dst[:start], raw, err
 		}
+		dst = binary.LittleEndian.AppendUint32(dst, 0) // end mark
 	case codec != nil:
 		raw = records
 		w := codec.NewWriter(&appender{&dst})
@@ -107,12 +120,19 @@ var lz4Header = func() []byte {
 
 const lz4MaxBlock = 4 << 20
 
-// appendLZ4Frame appends raw compressed as one LZ4 frame, the form Kafka's lz4 codec takes.
-// It compresses raw in place with pierrec/lz4's block compressor, where kafka-go's lz4 codec
-// (pierrec/lz4's frame Writer) copies raw into a block buffer first and checksums its content:
-// 6% of a replay to Kafka. The Java producer writes no content checksum either.
-func appendLZ4Frame(dst, raw []byte, lz *lz4Scratch) ([]byte, error) {
-	dst = append(dst, lz4Header...)
+// lz4Block is the size of records appendRecordBatch compresses at a time: small enough that
+// they are still in the core's cache (2 MiB of L2 here) when the compressor reads them, large
+// enough that starting each block without the one before costs little of the ratio.
+// BenchmarkRecordBatch, which compares sizes (hence a var), measured on real events: 4 MiB
+// (one block per batch) 7.7 ms, ratio 13.2; 1 MiB 6.4 ms, 13.0; 256 KiB 6.4-9 ms, 12.1.
+var lz4Block = 1 << 20
+
+// appendLZ4Blocks appends raw compressed as blocks of an LZ4 frame (the form Kafka's lz4 codec
+// takes), each of at most lz4MaxBlock. It compresses raw in place with pierrec/lz4's block
+// compressor, where kafka-go's lz4 codec (pierrec/lz4's frame Writer) copies raw into a block
+// buffer first and checksums its content: 6% of a replay to Kafka. The Java producer writes no
+// content checksum either. The frame's header (lz4Header) and end mark are the caller's.
+func appendLZ4Blocks(dst, raw []byte, lz *lz4Scratch) ([]byte, error) {
 	for len(raw) > 0 {
 		block := raw[:min(len(raw), lz4MaxBlock)]
 		raw = raw[len(block):]
@@ -131,7 +151,7 @@ func appendLZ4Frame(dst, raw []byte, lz *lz4Scratch) ([]byte, error) {
 		dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
 		dst = append(dst, lz.out[:n]...)
 	}
-	return binary.LittleEndian.AppendUint32(dst, 0), nil // end mark
+	return dst, nil
 }
 
 // lz4Scratch is pierrec/lz4's block compressor and room for its output, kept from batch to

@@ -3,10 +3,13 @@ package kafka
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -143,6 +146,63 @@ func TestLZ4FrameBlocks(t *testing.T) {
 					t.Fatalf("record %d: %d bytes back, not the %d written", i, len(got), len(v))
 				}
 			}
+		})
+	}
+}
+
+var batchEvents = flag.String("batch-events", "", "JSON lines (capture --output stdout) that BenchmarkRecordBatch encodes, e.g. a replay of test/capturebench's mixed capture.")
+
+// BenchmarkRecordBatch encodes 8 MiB of real events (the queue's default bound when capture
+// waits for Kafka) as lz4 record batches for 4 partitions, as the sender does with a full
+// queue, with the records compressed every lz4Block bytes, for several block sizes in the same
+// run. Keys are each event's community_id, as Emit's, and place events as the sender does.
+func BenchmarkRecordBatch(b *testing.B) {
+	if *batchEvents == "" {
+		b.Skip("-batch-events names no file")
+	}
+	data, err := os.ReadFile(*batchEvents)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var items []item
+	order := make([][]int32, 4)
+	size, now := 0, time.Now()
+	for line := range bytes.Lines(data) {
+		if size >= 8<<20 {
+			break
+		}
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		var ev struct {
+			Network struct {
+				CommunityID string `json:"community_id"`
+			} `json:"network"`
+		}
+		if err := json.Unmarshal(line, &ev); err != nil {
+			b.Fatal(err)
+		}
+		it := item{key: []byte(ev.Network.CommunityID), value: line, at: now}
+		it.hash = murmur2(it.key)
+		p := it.partition(0, len(order))
+		order[p] = append(order[p], int32(len(items)))
+		items = append(items, it)
+		size += len(line)
+	}
+	defer func(old int) { lz4Block = old }(lz4Block)
+	for _, block := range []int{256 << 10, 512 << 10, 1 << 20, 2 << 20, lz4MaxBlock} {
+		b.Run(fmt.Sprintf("block=%dKiB", block>>10), func(b *testing.B) {
+			lz4Block = block
+			var dst, raw []byte
+			var lz lz4Scratch
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				dst = dst[:0]
+				for _, o := range order {
+					if dst, raw, err = appendRecordBatch(dst, raw, items, o, kafkago.Lz4, &lz); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(size)/float64(len(dst)), "ratio")
 		})
 	}
 }
