@@ -78,6 +78,7 @@ type Process struct {
 	cmd  *exec.Cmd
 	bin  string
 	args []string
+	cpus string // taskset's CPU list, "" for any CPU
 }
 
 // BuildProcess compiles cmd/kfake into a temporary directory once per test binary.
@@ -93,7 +94,14 @@ func BuildProcess(t testing.TB) string {
 // StartProcess runs bin on port with its log in dataDir (persisted across restarts).
 func StartProcess(t testing.TB, bin string, port int, dataDir string, extra ...string) *Process {
 	t.Helper()
-	p := &Process{Addr: "127.0.0.1:" + strconv.Itoa(port), bin: bin,
+	return StartProcessOn(t, "", bin, port, dataDir, extra...)
+}
+
+// StartProcessOn is StartProcess with the broker held to cpus (a taskset CPU list), so that a
+// benchmark can keep it off the core it measures, as a broker on another machine would be.
+func StartProcessOn(t testing.TB, cpus, bin string, port int, dataDir string, extra ...string) *Process {
+	t.Helper()
+	p := &Process{Addr: "127.0.0.1:" + strconv.Itoa(port), bin: bin, cpus: cpus,
 		args: append([]string{"-port", strconv.Itoa(port), "-data", dataDir, "-topic", Topic, "-partitions", strconv.Itoa(Partitions)}, extra...)}
 	p.start(t)
 	t.Cleanup(p.Kill)
@@ -103,6 +111,9 @@ func StartProcess(t testing.TB, bin string, port int, dataDir string, extra ...s
 func (p *Process) start(t testing.TB) {
 	t.Helper()
 	p.cmd = exec.Command(p.bin, p.args...)
+	if p.cpus != "" {
+		p.cmd = exec.Command("taskset", append([]string{"-c", p.cpus, p.bin}, p.args...)...)
+	}
 	p.cmd.Stderr = os.Stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start kfake: %v", err)
