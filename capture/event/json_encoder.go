@@ -53,6 +53,21 @@ type connText struct {
 	// only for the connection's flow reports.
 	typ, kind, category, dataset string
 	typeText, metaText           []byte
+	// The whole text appendConn wrote for the connection's last event (empty until written)
+	// and what it depends on besides the slot's key: the counts of the source and
+	// destination, the client and server, and the network's bytes and mark. A client that
+	// pipelines a run of one command gets answers of one size, so the next event most often
+	// has the same text.
+	whole          []byte
+	connKey        connCounts
+	client, server Endpoint
+}
+
+// connCounts are the fields of an event's source, destination and network that a slot's key
+// leaves out.
+type connCounts struct {
+	srcBytes, srcPackets, dstBytes, dstPackets, netBytes uint64
+	mesh                                                 bool
 }
 
 // appendTime writes t as the package's appendTime does, copying the date and clock when t is
@@ -106,10 +121,27 @@ const maxKeptString = 128
 // appendConn writes the source, destination, client, server and network of an event on c's
 // connection, or with no Encoder (c nil).
 func (c *connText) appendConn(b []byte, ev *Event) []byte {
-	var srcHead, dstHead, netHead []byte
-	if c != nil {
-		srcHead, dstHead, netHead = c.src, c.dst, c.netw
+	if c == nil {
+		return appendConnWith(b, ev, nil, nil, nil)
 	}
+	// is(ev) held: the source's and destination's addresses and ports and the network's
+	// strings are the slot's, so these and the client and server are the rest of the text's
+	// input. Copying the last event's text took the pipelined mix's replay from 9.78G to 9.31G
+	// instructions (cachegrind).
+	k := connCounts{ev.Source.Bytes, ev.Source.Packets, ev.Destination.Bytes, ev.Destination.Packets, ev.Network.Bytes, ev.Network.Mesh}
+	if len(c.whole) > 0 && k == c.connKey && ev.Client == c.client && ev.Server == c.server {
+		return append(b, c.whole...)
+	}
+	at := len(b)
+	b = appendConnWith(b, ev, c.src, c.dst, c.netw)
+	c.whole = append(c.whole[:0], b[at:]...)
+	c.connKey, c.client, c.server = k, ev.Client, ev.Server
+	return b
+}
+
+// appendConnWith writes what appendConn does, given the text of the connection's endpoint and
+// network heads, or nil.
+func appendConnWith(b []byte, ev *Event, srcHead, dstHead, netHead []byte) []byte {
 	// The client is most often the source and the server the destination: their text, or
 	// at least that of their address and port, is copied instead of formatted again.
 	b, src, srcHead := ev.Source.optJSON(b, `,"source":`, &ev.Source, nil, srcHead)
@@ -148,7 +180,7 @@ func (e *Encoder) conn(ev *Event) *connText {
 	c.src = appendEndpointHead(c.src[:0], c.srcEnd.IP, c.srcEnd.Port)
 	c.dst = appendEndpointHead(c.dst[:0], c.dstEnd.IP, c.dstEnd.Port)
 	c.netw = c.net.appendHead(c.netw[:0])
-	c.typeText, c.metaText = c.typeText[:0], c.metaText[:0]
+	c.typeText, c.metaText, c.whole = c.typeText[:0], c.metaText[:0], c.whole[:0]
 	if len(c.src)+len(c.dst)+len(c.netw) > maxConnText {
 		*c = connText{}
 		return nil

@@ -64,7 +64,12 @@ func encoderVariants() []variant {
 		{"source zero address", func(ev *event.Event) { ev.Source.IP, ev.Source.Port = netip.Addr{}, 0 }},
 		{"destination ip", func(ev *event.Event) { ev.Destination.IP = netip.MustParseAddr("10.0.0.4") }},
 		{"destination port", func(ev *event.Event) { ev.Destination.Port = 3307 }},
+		{"destination bytes", func(ev *event.Event) { ev.Destination.Bytes++ }},
+		{"destination packets", func(ev *event.Event) { ev.Destination.Packets = 2 }},
 		{"client other", func(ev *event.Event) { ev.Client.Port = 1 }},
+		{"client bytes", func(ev *event.Event) { ev.Client.Bytes++ }},
+		{"client packets", func(ev *event.Event) { ev.Client.Packets = 5 }},
+		{"server bytes", func(ev *event.Event) { ev.Server.Bytes++ }},
 		{"client is server", func(ev *event.Event) { ev.Client, ev.Server = ev.Destination, ev.Source }},
 		{"server other", func(ev *event.Event) { ev.Server.IP = netip.MustParseAddr("10.9.9.9") }},
 		{"network type", func(ev *event.Event) { ev.Network.Type = "ipv6" }},
@@ -196,16 +201,23 @@ func FuzzEncoder(f *testing.F) {
 				if v%2 == 1 {
 					ev.Client.Port++
 				}
+				if v%4 >= 2 {
+					ev.Client.Bytes++
+				}
 			case 5:
 				ev.Server = ev.Destination
 				if v%2 == 1 {
 					ev.Server.IP = addrs[v%len(addrs)]
+				}
+				if v%4 >= 2 {
+					ev.Server.Packets++
 				}
 			case 6, 7, 8, 9, 10:
 				n := &ev.Network
 				*[]*string{&n.Type, &n.Transport, &n.Protocol, &n.CommunityID, &n.Interface}[op%16-6] = strs[v%len(strs)]
 			case 11:
 				ev.Network.Bytes, ev.Network.Mesh, ev.Source.Bytes = uint64(v), v%2 == 1, uint64(v)
+				ev.Destination.Bytes, ev.Destination.Packets = uint64(v/2), uint64(v%3)
 			case 12:
 				ev.Timestamp = base.Add(time.Duration(v%4) * 700 * time.Millisecond).In(locs[v%len(locs)])
 				ev.Event.Start = ev.Timestamp
