@@ -35,17 +35,8 @@ func (e *Encoder) AppendJSON(dst []byte, ev *Event) []byte {
 	at := len(b)
 	b = e.appendTime(b, ev.Timestamp)
 	ts := b[at:] // event.start is most often the same time
-	b = append(b, `,"type":`...)
-	b = c.appendType(b, ev.Type)
-	b = optString(b, `,"status":`, ev.Status)
-	b = optString(b, `,"method":`, ev.Method)
-	b = optString(b, `,"query":`, ev.Query)
-	if ev.QueryTruncated {
-		b = append(b, `,"query_truncated":true`...)
-	}
-	b = optString(b, `,"query_fingerprint":`, ev.QueryFingerprint)
-	b = append(b, `,"event":`...)
-	b = ev.Event.appendJSON(b, ev.Timestamp, ts, e, c)
+	b = c.appendHead(b, ev)
+	b = ev.Event.appendTail(b, ev.Timestamp, ts, e)
 	b = c.appendConn(b, ev)
 	if ev.User != nil {
 		b = append(b, `,"user":{"name":`...)
@@ -72,6 +63,21 @@ func (e *Encoder) AppendJSON(dst []byte, ev *Event) []byte {
 		b = e.appendKubernetes(b, ev.Kubernetes)
 	}
 	return append(b, '}')
+}
+
+// appendHead writes the fields that follow the timestamp, up to event.duration's value.
+func (ev *Event) appendHead(b []byte) []byte {
+	b = append(b, `,"type":`...)
+	b = appendString(b, ev.Type)
+	b = optString(b, `,"status":`, ev.Status)
+	b = optString(b, `,"method":`, ev.Method)
+	b = optString(b, `,"query":`, ev.Query)
+	if ev.QueryTruncated {
+		b = append(b, `,"query_truncated":true`...)
+	}
+	b = optString(b, `,"query_fingerprint":`, ev.QueryFingerprint)
+	b = append(b, `,"event":`...)
+	return ev.Event.appendHead(b)
 }
 
 // appendParts appends the protocol and report parts that follow the common fields, up to the

@@ -7,11 +7,10 @@ import (
 
 // JSON of the sub-structs every event carries; see AppendJSON.
 
-// appendJSON writes m; ts and tsText are the event's time and its JSON, which the start time
-// reuses when it is the same instant in the same location. e and c are the Encoder and its
-// slot of the event's connection, or nil.
-func (m *Meta) appendJSON(b []byte, ts time.Time, tsText []byte, e *Encoder, c *connText) []byte {
-	b = c.appendMetaHead(b, m)
+// appendTail writes m from its duration on, after what appendHead writes; ts and tsText are
+// the event's time and its JSON, which the start time reuses when it is the same instant in
+// the same location. e is the Encoder, or nil.
+func (m *Meta) appendTail(b []byte, ts time.Time, tsText []byte, e *Encoder) []byte {
 	b = appendInt(b, m.Duration)
 	b = append(b, `,"start":`...)
 	if m.Start.Equal(ts) && m.Start.Location() == ts.Location() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,18 @@ func encoderVariants() []variant {
 		{"network zero", func(ev *event.Event) { ev.Network = event.Network{} }},
 		{"type", func(ev *event.Event) { ev.Type = event.TypeFlow }},
 		{"type copy", func(ev *event.Event) { ev.Type = string([]byte(ev.Type)) }},
+		{"status", func(ev *event.Event) { ev.Status = event.StatusError }},
+		{"no status", func(ev *event.Event) { ev.Status = "" }},
+		{"method", func(ev *event.Event) { ev.Method = "UPDATE" }},
+		{"method copy", func(ev *event.Event) { ev.Method = string([]byte(ev.Method)) }},
+		{"query", func(ev *event.Event) { ev.Query = "SELECT 1" }},
+		{"query same length", func(ev *event.Event) { ev.Query = strings.Replace(ev.Query, "100", "200", 1) }},
+		{"query copy", func(ev *event.Event) { ev.Query = string([]byte(ev.Query)) }},
+		{"query escaped", func(ev *event.Event) { ev.Query = "SELECT \"\u2028\xff" }},
+		{"query long", func(ev *event.Event) { ev.Query = strings.Repeat("SELECT 1; ", 120) }},
+		{"query truncated", func(ev *event.Event) { ev.QueryTruncated = true }},
+		{"fingerprint", func(ev *event.Event) { ev.QueryFingerprint = "0000000000000000" }},
+		{"no fingerprint", func(ev *event.Event) { ev.QueryFingerprint = "" }},
 		{"kind", func(ev *event.Event) { ev.Event.Kind = "metric" }},
 		{"category", func(ev *event.Event) { ev.Event.Category = "" }},
 		{"dataset", func(ev *event.Event) { ev.Event.Dataset = "flow" }},
@@ -226,8 +239,23 @@ func FuzzEncoder(f *testing.F) {
 			case 14:
 				ev.Kubernetes = pods[v%len(pods)]
 			case 15:
-				ev.Event.Kind, ev.Event.Category, ev.Event.Dataset = strs[v%len(strs)], strs[(v+1)%len(strs)], strs[(v+2)%len(strs)]
-				ev.Type = strs[v/2%len(strs)]
+				if v < 8 {
+					ev.Event.Kind, ev.Event.Category, ev.Event.Dataset = strs[v%len(strs)], strs[(v+1)%len(strs)], strs[(v+2)%len(strs)]
+					ev.Type = strs[v/2%len(strs)]
+					break
+				}
+				// The statement's fields, with a string picked by the event's place.
+				s := strs[(i+v)%len(strs)]
+				switch v % 4 {
+				case 0:
+					ev.Status = s
+				case 1:
+					ev.Method = s
+				case 2:
+					ev.Query = string([]byte(s))
+				case 3:
+					ev.QueryTruncated, ev.QueryFingerprint = !ev.QueryTruncated, s
+				}
 			}
 			checkEncoder(t, fmt.Sprintf("event %d", i), &enc, ev)
 		}
