@@ -72,6 +72,13 @@ type connCounts struct {
 	mesh                                                 bool
 }
 
+// eq is k == *o, field by field: the struct's padding made == a call to memequal, and this
+// took the pipelined mix's replay from 9.05G to 8.94G instructions (cachegrind).
+func (k *connCounts) eq(o *connCounts) bool {
+	return k.srcBytes == o.srcBytes && k.dstBytes == o.dstBytes && k.netBytes == o.netBytes &&
+		k.srcPackets == o.srcPackets && k.dstPackets == o.dstPackets && k.mesh == o.mesh
+}
+
 // appendTime writes t as the package's appendTime does, copying the date and clock when t is
 // in the same second and location as the last time written. The offset of a location at a
 // given second never changes, so the second and location are the whole key.
@@ -135,7 +142,7 @@ func (c *connText) appendConn(b []byte, ev *Event) []byte {
 	// input. Copying the last event's text took the pipelined mix's replay from 9.78G to 9.31G
 	// instructions (cachegrind).
 	k := connCounts{ev.Source.Bytes, ev.Source.Packets, ev.Destination.Bytes, ev.Destination.Packets, ev.Network.Bytes, ev.Network.Mesh}
-	if len(c.whole) > 0 && k == c.connKey && ev.Client == c.client && ev.Server == c.server {
+	if len(c.whole) > 0 && k.eq(&c.connKey) && ev.Client == c.client && ev.Server == c.server {
 		return append(b, c.whole...)
 	}
 	at := len(b)
