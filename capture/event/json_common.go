@@ -13,7 +13,10 @@ import (
 func (m *Meta) appendTail(b []byte, ts time.Time, tsText []byte, e *Encoder) []byte {
 	b = appendInt(b, m.Duration)
 	b = append(b, `,"start":`...)
-	if m.Start.Equal(ts) && m.Start.Location() == ts.Location() {
+	// The same instant with the same wall and location words (the commonest case: both set
+	// from one time) is told without Equal's call, which took the pipelined mix's replay
+	// from 8.94G to 8.89G instructions (cachegrind).
+	if m.Start == ts || m.Start.Equal(ts) && m.Start.Location() == ts.Location() { //nolint:staticcheck // == is the fast case, Equal the rest
 		b = append(b, tsText...)
 	} else {
 		b = appendTime(b, m.Start)
