@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -277,6 +278,32 @@ func TestPlainByte(t *testing.T) {
 		want := !(c <= ' ' || c >= 0x7f || c == '"' || c == '\'' || c == '\\')
 		if plainByte[c] != want {
 			t.Errorf("plainByte[%#x] = %v, want %v", c, plainByte[c], want)
+		}
+	}
+}
+
+// TestAppendValue: appendValue quotes what the byte-wise test says is not plain, for every
+// byte at every place of values of up to 20 bytes, where the eight-byte test and the tail meet.
+func TestAppendValue(t *testing.T) {
+	ref := func(v []byte) []byte {
+		plain := len(v) > 0
+		for _, c := range v {
+			plain = plain && plainByte[c]
+		}
+		if plain {
+			return append([]byte(nil), v...)
+		}
+		return strconv.AppendQuote(nil, string(v))
+	}
+	for n := range 21 {
+		for at := range n {
+			for c := range 256 {
+				v := bytes.Repeat([]byte{'k'}, n)
+				v[at] = byte(c)
+				if got, want := appendValue(nil, v, false), ref(v); !bytes.Equal(got, want) {
+					t.Fatalf("appendValue(%q) = %q, want %q", v, got, want)
+				}
+			}
 		}
 	}
 }
