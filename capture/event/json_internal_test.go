@@ -80,11 +80,15 @@ func TestAppendTime(t *testing.T) {
 }
 
 // TestAppendUint compares appendUint and appendInt with strconv around every power of ten and
-// on random values.
+// of two, and on random values.
 func TestAppendUint(t *testing.T) {
 	var vs []uint64
 	for p := uint64(1); p <= 1e19; p *= 10 {
 		vs = append(vs, p-1, p, p+1, 2*p-1, 9*p)
+	}
+	for k := range 64 { // where the bit length, which the digit count starts from, changes
+		p := uint64(1) << k
+		vs = append(vs, p-1, p, p+1)
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 100000 {
