@@ -85,6 +85,9 @@ var convCases = []struct {
 	{"inline", false, nil, []step{
 		c("PING\r\n\r\nset a \"x y\\n\"\r\n"), s("+PONG\r\n+OK\r\n"),
 	}, []string{`OK PING "PING" ret="PONG"`, `OK SET "SET a \"x y\\n\"" ret="OK"`}},
+	{"empty command name", false, nil, []step{
+		c("''\r\n" + cmd("")), s("-ERR unknown command ''\r\n-ERR unknown command ''\r\n"),
+	}, []string{`Error '' "''" err="ERR unknown command ''"`, `Error '' "''" err="ERR unknown command ''"`}},
 	{"multi exec", false, nil, []step{
 		c(cmd("MULTI")), s("+OK\r\n"), c(cmd("SET", "a", "1") + cmd("LPUSH", "a", "x")), s("+QUEUED\r\n+QUEUED\r\n"),
 		c(cmd("EXEC")), s("*2\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),

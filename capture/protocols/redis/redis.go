@@ -383,6 +383,12 @@ func (b *cmdBuilder) leaf(r *reader, _ byte, data []byte, full int, _ bool, dept
 	}
 	if b.n == 0 {
 		b.method = appendUpper(b.method[:0], data[:min(len(data), maxVerb)])
+		if len(data) == 0 {
+			// An empty command name ('' inline, or an empty bulk string) is written as the
+			// query writes an empty argument, and as Redis names it in its answer ("unknown
+			// command ''"): an event's method is never empty.
+			b.method = append(b.method, "''"...)
+		}
 		b.q = append(b.q[:0], b.method...)
 		b.cut = full > len(data) || len(data) > maxVerb
 	} else if len(b.q) < b.p.qmax {
