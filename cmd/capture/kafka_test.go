@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audit-io/wire-audit/test/freeport"
 	"github.com/audit-io/wire-audit/test/kafkatest"
 )
 
@@ -111,7 +112,7 @@ func TestReplayKafkaBrokerLateKcat(t *testing.T) {
 	pcap := "../../capture/protocols/mysql/testdata/slap.pcap"
 	want := stdoutEvents(t, cfgPath, pcap)
 	bin := kafkatest.BuildProcess(t)
-	port := kafkatest.FreePort(t)
+	port := freeport.Test(t)
 	broker := "127.0.0.1:" + strconvItoa(port)
 	done := make(chan error, 1)
 	go func() {

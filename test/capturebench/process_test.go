@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/audit-io/wire-audit/internal/testenv"
+	"github.com/audit-io/wire-audit/test/freeport"
 	"github.com/audit-io/wire-audit/test/kafkatest"
 )
 
@@ -259,7 +260,7 @@ func BenchmarkProcess(b *testing.B) {
 
 		// A fresh broker per run, so that earlier runs' records do not weigh on this one, on
 		// the other core (oneCore holds the sidecar to core 0), as a broker elsewhere would be.
-		port := kafkatest.FreePort(b)
+		port := freeport.Test(b)
 		broker := kafkatest.StartProcessOn(b, brokerCPUs(), kfake, port, "")
 		cmd = oneCore(bin, "--pcap", pcap, "--output", "kafka", "--kafka-brokers", broker.Addr, "--kafka-topic", kafkatest.Topic)
 		k := timed(b, cmd)

@@ -111,15 +111,6 @@ func waitReady(t *testing.T, url string, exited <-chan struct{}, log fmt.Stringe
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := freeport.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // logFile is where the webhook writes; String reads what it wrote so far.
 type logFile string
 
@@ -184,8 +175,8 @@ func startWebhook(t *testing.T, r *rendered, kubeconfig string, port int, extra 
 		t.Fatal(err)
 	}
 	_, container := r.deployment(t)
-	w := &runningWebhook{metrics: freePort(t), log: logFile(filepath.Join(dir, "webhook.log"))}
-	probe := freePort(t)
+	w := &runningWebhook{metrics: freeport.Test(t), log: logFile(filepath.Join(dir, "webhook.log"))}
+	probe := freeport.Test(t)
 	args := append(append([]string{}, container.Args...),
 		"--kubeconfig="+kubeconfig, "--config="+configPath, "--webhook-port="+strconv.Itoa(port),
 		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probe), "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(w.metrics))

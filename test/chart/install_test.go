@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/audit-io/wire-audit/capture/config"
+	"github.com/audit-io/wire-audit/test/freeport"
 	"github.com/audit-io/wire-audit/webhook"
 )
 
@@ -80,7 +81,7 @@ func TestInstall(t *testing.T) {
 	// The API server calls the webhooks at local URLs instead of their Services, which have no
 	// endpoints here; everything else in the configurations stays as rendered. No process
 	// serves the cert-manager release.
-	builtinPort, secretPort := freePort(t), freePort(t)
+	builtinPort, secretPort := freeport.Test(t), freeport.Test(t)
 	pointAt(ctx, t, c, namesOf("wire-audit", "").config, builtinPort)
 	pointAt(ctx, t, c, namesOf("wa-secret-wire-audit", "").config, secretPort)
 	if err := c.Delete(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: namesOf("wa-cm-wire-audit", "").config}}); err != nil {

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // base is the lowest port picked, top the first one above the range.
@@ -53,6 +54,16 @@ func Port(ip netip.Addr) (int, error) {
 
 // Loopback is Port on 127.0.0.1.
 func Loopback() (int, error) { return Port(netip.AddrFrom4([4]byte{127, 0, 0, 1})) }
+
+// Test is Loopback for a test or benchmark, which it fails when no port is free.
+func Test(tb testing.TB) int {
+	tb.Helper()
+	p, err := Loopback()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
 
 // LoopbackAddr is Loopback as "127.0.0.1:port".
 func LoopbackAddr() (string, error) {

@@ -21,7 +21,6 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/internal/testenv"
-	"github.com/audit-io/wire-audit/test/freeport"
 	"github.com/audit-io/wire-audit/test/gobuild"
 )
 
@@ -40,16 +39,6 @@ func Start(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	}
 	t.Cleanup(c.Close)
 	return c
-}
-
-// FreePort returns a loopback port for a broker, from freeport.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	p, err := freeport.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // Consume reads Topic from the start until n records arrived or timeout passed, and returns

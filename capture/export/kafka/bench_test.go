@@ -15,6 +15,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/export/kafka"
+	"github.com/audit-io/wire-audit/test/freeport"
 	"github.com/audit-io/wire-audit/test/kafkatest"
 )
 
@@ -36,7 +37,7 @@ func benchEvent(conn int) *event.Event {
 // benchBroker is kfake in its own process, so this process's CPU time is the client's alone.
 func benchBroker(b *testing.B) string {
 	b.Helper()
-	p := kafkatest.StartProcess(b, kafkatest.BuildProcess(b), kafkatest.FreePort(b), "")
+	p := kafkatest.StartProcess(b, kafkatest.BuildProcess(b), freeport.Test(b), "")
 	return p.Addr
 }
 

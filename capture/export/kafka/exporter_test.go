@@ -16,6 +16,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/export/kafka"
+	"github.com/audit-io/wire-audit/test/freeport"
 	"github.com/audit-io/wire-audit/test/kafkatest"
 )
 
@@ -186,7 +187,7 @@ func TestOversizedEventIsTruncatedNotDropped(t *testing.T) {
 }
 
 func TestBrokerDownAtStartThenUp(t *testing.T) {
-	port := kafkatest.FreePort(t)
+	port := freeport.Test(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	e := newExporter(t, kafka.Options{Brokers: []string{addr}, StartTimeout: 30 * time.Second})
 	const conns, perConn = 4, 50
@@ -211,7 +212,7 @@ func TestBrokerDownAtStartThenUp(t *testing.T) {
 }
 
 func TestUnreachableBrokersFailAfterStartTimeout(t *testing.T) {
-	addr := fmt.Sprintf("127.0.0.1:%d", kafkatest.FreePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", freeport.Test(t))
 	e := newExporter(t, kafka.Options{Brokers: []string{addr}, StartTimeout: 500 * time.Millisecond})
 	e.Emit(mkEvent(1, 0))
 	select {
@@ -235,7 +236,7 @@ func TestUnreachableBrokersFailAfterStartTimeout(t *testing.T) {
 // start timeout, the exporter says so once and keeps trying, and what was queued is delivered
 // when a broker comes up.
 func TestKeepRetryingPastStartTimeout(t *testing.T) {
-	port := kafkatest.FreePort(t)
+	port := freeport.Test(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	reported := make(chan error, 4)
 	e := newExporter(t, kafka.Options{Brokers: []string{addr}, StartTimeout: 300 * time.Millisecond,

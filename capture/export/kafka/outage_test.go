@@ -8,6 +8,7 @@ import (
 
 	"github.com/audit-io/wire-audit/capture/event"
 	"github.com/audit-io/wire-audit/capture/export/kafka"
+	"github.com/audit-io/wire-audit/test/freeport"
 	"github.com/audit-io/wire-audit/test/kafkatest"
 )
 
@@ -28,7 +29,7 @@ func waitAcked(t *testing.T, e *kafka.Exporter, n uint64, timeout time.Duration)
 // in exactly one loss event, and the loss event's counts equal the exporter's drops.
 func TestBrokerKilledMidStream(t *testing.T) {
 	bin := kafkatest.BuildProcess(t)
-	port := kafkatest.FreePort(t)
+	port := freeport.Test(t)
 	p := kafkatest.StartProcess(t, bin, port, t.TempDir())
 	const queueBytes = 16 << 10
 	e := newExporter(t, kafka.Options{Brokers: []string{p.Addr}, QueueBytes: queueBytes, MaxMessageBytes: 2048,
@@ -115,7 +116,7 @@ func TestBrokerKilledMidStream(t *testing.T) {
 // TestDropsCountedPerType fills the queue while the broker is away with events of three types
 // and checks that the loss event counts each type exactly as the exporter dropped them.
 func TestDropsCountedPerType(t *testing.T) {
-	port := kafkatest.FreePort(t)
+	port := freeport.Test(t)
 	c := kafkatest.Start(t, kfakePort(port))
 	e := newExporter(t, kafka.Options{Brokers: c.ListenAddrs(), QueueBytes: 8 << 10, MaxMessageBytes: 2048})
 	e.Emit(mkEvent(0, 0))
